@@ -1,0 +1,201 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+
+	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
+	"customersuccess.dev/success-operator/internal/kpi"
+)
+
+// CustomerAccountReconciler evaluates CustomerAccounts against their plan.
+type CustomerAccountReconciler struct {
+	client.Client
+	// Models is the compiled-plan cache shared with the plan reconciler.
+	Models *PlanModels
+	// Clock is the time source; tests inject a fake.
+	Clock clock.PassiveClock
+	// Concurrency bounds parallel reconciles.
+	Concurrency int
+}
+
+// +kubebuilder:rbac:groups=customersuccess.dev,resources=customeraccounts,verbs=get;list;watch
+// +kubebuilder:rbac:groups=customersuccess.dev,resources=customeraccounts/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconcile resolves the account's plan, computes its MRR and writes status
+// once, only when it changed.
+func (r *CustomerAccountReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	acct := &csv1alpha1.CustomerAccount{}
+	if err := r.Get(ctx, req.NamespacedName, acct); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	before := acct.DeepCopy()
+	now := r.Clock.Now()
+
+	var result ctrl.Result
+	if !acct.Spec.Suspend {
+		next, err := r.reconcileRevenue(acct, now)
+		if err != nil {
+			setReady(acct, metav1.ConditionFalse, csv1alpha1.InvalidSpecReason, err.Error())
+		} else {
+			if !next.IsZero() {
+				result.RequeueAfter = next.Sub(now)
+			}
+			if err := r.reconcilePlan(ctx, acct); err != nil {
+				return ctrl.Result{}, err
+			}
+		}
+	}
+	acct.Status.ObservedGeneration = acct.Generation
+	if err := patchStatus(ctx, r.Client, before, acct, before.Status, acct.Status); err != nil {
+		return ctrl.Result{}, err
+	}
+	return result, nil
+}
+
+// reconcileRevenue sets status.mrr from the ledger as of now and returns
+// when the ledger will next change it (zero when never). A ledger the API
+// should have rejected returns an error and keeps the last MRR.
+func (r *CustomerAccountReconciler) reconcileRevenue(acct *csv1alpha1.CustomerAccount, now time.Time) (time.Time, error) {
+	mrr, next, err := kpi.MRR(acct.Spec.Contract.Revenue, now)
+	if err != nil {
+		return time.Time{}, err
+	}
+	acct.Status.MRR = csv1alpha1.Decimal(kpi.FormatDecimal(mrr, 6))
+	return next, nil
+}
+
+// reconcilePlan resolves the account's plan into status.plan and sets Ready:
+// NoPlan or PlanNotFound without a plan, PlanInvalid when the plan is not
+// Valid, Reconciled otherwise. It returns only transient errors.
+func (r *CustomerAccountReconciler) reconcilePlan(ctx context.Context, acct *csv1alpha1.CustomerAccount) error {
+	plan, err := r.resolvePlan(ctx, acct)
+	if err != nil {
+		return err
+	}
+	switch {
+	case plan == nil && acct.Spec.SuccessPlanRef != nil:
+		acct.Status.Plan = ""
+		setReady(acct, metav1.ConditionFalse, csv1alpha1.PlanNotFoundReason,
+			fmt.Sprintf("spec.successPlanRef.name: SuccessPlan %q not found", acct.Spec.SuccessPlanRef.Name))
+	case plan == nil:
+		acct.Status.Plan = ""
+		setReady(acct, metav1.ConditionFalse, csv1alpha1.NoPlanReason,
+			"No SuccessPlan selects this account; set spec.successPlanRef or label it for a plan's accountSelector")
+	default:
+		acct.Status.Plan = plan.Name
+		if model := r.Models.Get(plan); !model.Valid() {
+			// Keep every last good value: only Ready says the plan is broken.
+			setReady(acct, metav1.ConditionFalse, csv1alpha1.PlanInvalidReason,
+				truncate(fmt.Sprintf("SuccessPlan %q is not valid: %s", plan.Name, errorListMessage(model)), maxMessage))
+			return nil
+		}
+		setReady(acct, metav1.ConditionTrue, csv1alpha1.ReconciledReason,
+			fmt.Sprintf("Managed by SuccessPlan %q", plan.Name))
+	}
+	return nil
+}
+
+// resolvePlan returns the account's plan: the one spec.successPlanRef names,
+// else the highest-priority plan selecting it, ties broken by name. It
+// returns nil when there is none.
+func (r *CustomerAccountReconciler) resolvePlan(ctx context.Context, acct *csv1alpha1.CustomerAccount) (*csv1alpha1.SuccessPlan, error) {
+	if ref := acct.Spec.SuccessPlanRef; ref != nil {
+		plan := &csv1alpha1.SuccessPlan{}
+		err := r.Get(ctx, types.NamespacedName{Namespace: acct.Namespace, Name: ref.Name}, plan)
+		if apierrors.IsNotFound(err) {
+			return nil, nil
+		}
+		return plan, err
+	}
+	plans := &csv1alpha1.SuccessPlanList{}
+	if err := r.List(ctx, plans, client.InNamespace(acct.Namespace)); err != nil {
+		return nil, err
+	}
+	var best *csv1alpha1.SuccessPlan
+	for i := range plans.Items {
+		p := &plans.Items[i]
+		if !Selects(p, acct) {
+			continue
+		}
+		if best == nil || p.Spec.Priority > best.Spec.Priority ||
+			(p.Spec.Priority == best.Spec.Priority && p.Name < best.Name) {
+			best = p
+		}
+	}
+	return best, nil
+}
+
+// Selects reports whether a plan's accountSelector or accounts list selects
+// the account. A selector that does not parse selects nothing.
+func Selects(plan *csv1alpha1.SuccessPlan, acct *csv1alpha1.CustomerAccount) bool {
+	if plan.Namespace != acct.Namespace {
+		return false
+	}
+	if plan.Spec.AccountSelector != nil {
+		sel, err := metav1.LabelSelectorAsSelector(plan.Spec.AccountSelector)
+		return err == nil && sel.Matches(labels.Set(acct.Labels))
+	}
+	for _, name := range plan.Spec.Accounts {
+		if name == acct.Name {
+			return true
+		}
+	}
+	return false
+}
+
+// setReady sets the account's Ready condition.
+func setReady(acct *csv1alpha1.CustomerAccount, status metav1.ConditionStatus, reason, message string) {
+	meta.SetStatusCondition(&acct.Status.Conditions, metav1.Condition{
+		Type:               csv1alpha1.ReadyCondition,
+		Status:             status,
+		Reason:             reason,
+		Message:            message,
+		ObservedGeneration: acct.Generation,
+	})
+}
+
+// accountsOfPlanNamespace maps a plan event to every account of its
+// namespace: any plan change can change which plan an account resolves to.
+func (r *CustomerAccountReconciler) accountsOfPlanNamespace(ctx context.Context, obj client.Object) []ctrl.Request {
+	accts := &csv1alpha1.CustomerAccountList{}
+	if err := r.List(ctx, accts, client.InNamespace(obj.GetNamespace())); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Listing accounts for plan", "plan", obj.GetName())
+		return nil
+	}
+	reqs := make([]ctrl.Request, 0, len(accts.Items))
+	for _, a := range accts.Items {
+		reqs = append(reqs, ctrl.Request{NamespacedName: types.NamespacedName{Namespace: a.Namespace, Name: a.Name}})
+	}
+	return reqs
+}
+
+// SetupWithManager registers the reconciler with the manager. Accounts are
+// reconciled on spec or label changes (labels pick the plan), and all
+// accounts of a namespace when one of its plans is created, changed or
+// deleted.
+func (r *CustomerAccountReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&csv1alpha1.CustomerAccount{}, builder.WithPredicates(
+			predicate.Or(predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}))).
+		Watches(&csv1alpha1.SuccessPlan{}, handler.EnqueueRequestsFromMapFunc(r.accountsOfPlanNamespace),
+			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		WithOptions(controller.Options{MaxConcurrentReconciles: r.Concurrency}).
+		Named("customeraccount").
+		Complete(r)
+}

@@ -1,0 +1,204 @@
+package controllers
+
+import (
+	"context"
+	"testing"
+
+	. "github.com/onsi/gomega"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
+)
+
+func TestAccountResolvesHighestPriorityPlan(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	create(t, newPlan(ns, "low", "smb", 10), newPlan(ns, "high", "smb", 20), newAccount(ns, "acme", "smb"))
+
+	g.Eventually(func(g Gomega) {
+		a := account(g, ns, "acme")
+		g.Expect(a.Status.Plan).To(Equal("high"))
+		g.Expect(a.Status.MRR).To(Equal(csv1alpha1.Decimal("3000")))
+		g.Expect(a.Status.ObservedGeneration).To(Equal(a.Generation))
+		ready := condition(a.Status.Conditions, csv1alpha1.ReadyCondition)
+		g.Expect(ready.Status).To(Equal(metav1.ConditionTrue))
+		g.Expect(ready.Reason).To(Equal(csv1alpha1.ReconciledReason))
+		g.Expect(ready.ObservedGeneration).To(Equal(a.Generation))
+	}, timeout, poll).Should(Succeed())
+
+	// Lowering the winner's priority to a tie hands the account to the name
+	// that sorts first.
+	update(t, plan(g, ns, "high"), func(p *csv1alpha1.SuccessPlan) { p.Spec.Priority = 10 })
+	g.Eventually(func(g Gomega) {
+		g.Expect(account(g, ns, "acme").Status.Plan).To(Equal("high"))
+	}, timeout, poll).Should(Succeed())
+	update(t, plan(g, ns, "low"), func(p *csv1alpha1.SuccessPlan) { p.Spec.Priority = 30 })
+	g.Eventually(func(g Gomega) {
+		g.Expect(account(g, ns, "acme").Status.Plan).To(Equal("low"))
+	}, timeout, poll).Should(Succeed())
+}
+
+func TestAccountPlanTiesGoToFirstName(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	create(t, newPlan(ns, "zulu", "smb", 10), newPlan(ns, "alpha", "smb", 10), newAccount(ns, "acme", "smb"))
+	g.Eventually(func(g Gomega) {
+		g.Expect(account(g, ns, "acme").Status.Plan).To(Equal("alpha"))
+	}, timeout, poll).Should(Succeed())
+}
+
+func TestAccountExplicitRefBeatsSelectorAndAccountsList(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	named := newPlan(ns, "named", "none", 0)
+	named.Spec.AccountSelector = nil
+	named.Spec.Accounts = []string{"globex"}
+	acct := newAccount(ns, "acme", "smb")
+	acct.Spec.SuccessPlanRef = &csv1alpha1.LocalObjectReference{Name: "named"}
+	create(t, newPlan(ns, "smb", "smb", 100), named, acct, newAccount(ns, "globex", "smb"))
+
+	g.Eventually(func(g Gomega) {
+		g.Expect(account(g, ns, "acme").Status.Plan).To(Equal("named"))
+		// globex is listed by name in "named" but selected by the higher
+		// priority "smb".
+		g.Expect(account(g, ns, "globex").Status.Plan).To(Equal("smb"))
+	}, timeout, poll).Should(Succeed())
+}
+
+func TestAccountWithoutPlan(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	missing := newAccount(ns, "acme", "smb")
+	missing.Spec.SuccessPlanRef = &csv1alpha1.LocalObjectReference{Name: "later"}
+	create(t, missing, newAccount(ns, "orphan", "nobody"))
+
+	g.Eventually(func(g Gomega) {
+		a := account(g, ns, "acme")
+		ready := condition(a.Status.Conditions, csv1alpha1.ReadyCondition)
+		g.Expect(ready.Status).To(Equal(metav1.ConditionFalse))
+		g.Expect(ready.Reason).To(Equal(csv1alpha1.PlanNotFoundReason))
+		g.Expect(ready.Message).To(ContainSubstring("spec.successPlanRef.name"))
+		o := account(g, ns, "orphan")
+		ready = condition(o.Status.Conditions, csv1alpha1.ReadyCondition)
+		g.Expect(ready.Reason).To(Equal(csv1alpha1.NoPlanReason))
+		g.Expect(o.Status.Plan).To(BeEmpty())
+		g.Expect(o.Status.MRR).To(Equal(csv1alpha1.Decimal("3000")))
+	}, timeout, poll).Should(Succeed())
+
+	// A plan created later is picked up without touching the accounts; a
+	// relabelled account is re-resolved.
+	create(t, newPlan(ns, "later", "other", 0))
+	update(t, account(g, ns, "orphan"), func(a *csv1alpha1.CustomerAccount) {
+		a.Labels["customersuccess.dev/segment"] = "other"
+	})
+	g.Eventually(func(g Gomega) {
+		for _, name := range []string{"acme", "orphan"} {
+			a := account(g, ns, name)
+			g.Expect(a.Status.Plan).To(Equal("later"))
+			g.Expect(condition(a.Status.Conditions, csv1alpha1.ReadyCondition).Status).To(Equal(metav1.ConditionTrue))
+		}
+	}, timeout, poll).Should(Succeed())
+}
+
+func TestInvalidPlanIsReportedAndAccountsKeepTheirValues(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	create(t, newPlan(ns, "smb", "smb", 0), newAccount(ns, "acme", "smb"))
+	g.Eventually(func(g Gomega) {
+		g.Expect(condition(account(g, ns, "acme").Status.Conditions, csv1alpha1.ReadyCondition).Status).To(Equal(metav1.ConditionTrue))
+	}, timeout, poll).Should(Succeed())
+
+	update(t, plan(g, ns, "smb"), func(p *csv1alpha1.SuccessPlan) {
+		p.Spec.Measures = append(p.Spec.Measures, csv1alpha1.Measure{
+			Name: "tickets", Source: "support", JSONPath: "{.open}",
+			Thresholds: csv1alpha1.Thresholds{Bad: 10, Good: 0}, Weight: 5,
+		})
+		p.Spec.Stages[0].ExitWhen = "measures.activeSeats.value > 1.0"
+		p.Spec.Signals.Expansion = "health.score >"
+		p.Spec.Measures[0].Normalize = "value > 1.0"
+	})
+	g.Eventually(func(g Gomega) {
+		p := plan(g, ns, "smb")
+		g.Expect(p.Status.ObservedGeneration).To(Equal(p.Generation))
+		valid := condition(p.Status.Conditions, csv1alpha1.ValidCondition)
+		g.Expect(valid.Status).To(Equal(metav1.ConditionFalse))
+		g.Expect(valid.Reason).To(Equal(csv1alpha1.InvalidSpecReason))
+		g.Expect(valid.Message).To(SatisfyAll(
+			ContainSubstring(`spec.measures[1].source: Not found: "support"`),
+			ContainSubstring(`spec.stages[0].exitWhen`), ContainSubstring(`unknown measure "activeSeats"`),
+			ContainSubstring(`spec.signals.expansion`),
+			ContainSubstring(`spec.measures[0].normalize`), ContainSubstring("must produce double"),
+		))
+		ready := condition(p.Status.Conditions, csv1alpha1.ReadyCondition)
+		g.Expect(ready.Status).To(Equal(metav1.ConditionFalse))
+
+		a := account(g, ns, "acme")
+		g.Expect(a.Status.Plan).To(Equal("smb"))
+		g.Expect(a.Status.MRR).To(Equal(csv1alpha1.Decimal("3000")))
+		ready = condition(a.Status.Conditions, csv1alpha1.ReadyCondition)
+		g.Expect(ready.Status).To(Equal(metav1.ConditionFalse))
+		g.Expect(ready.Reason).To(Equal(csv1alpha1.PlanInvalidReason))
+		g.Expect(ready.Message).To(ContainSubstring("spec.stages[0].exitWhen"))
+	}, timeout, poll).Should(Succeed())
+
+	// Repairing the plan makes both Ready again.
+	update(t, plan(g, ns, "smb"), func(p *csv1alpha1.SuccessPlan) {
+		fresh := newPlan(ns, "smb", "smb", 0)
+		p.Spec = fresh.Spec
+	})
+	g.Eventually(func(g Gomega) {
+		p := plan(g, ns, "smb")
+		g.Expect(condition(p.Status.Conditions, csv1alpha1.ValidCondition).Status).To(Equal(metav1.ConditionTrue))
+		g.Expect(condition(p.Status.Conditions, csv1alpha1.ReadyCondition).Status).To(Equal(metav1.ConditionTrue))
+		g.Expect(condition(account(g, ns, "acme").Status.Conditions, csv1alpha1.ReadyCondition).Status).To(Equal(metav1.ConditionTrue))
+	}, timeout, poll).Should(Succeed())
+}
+
+func TestUnchangedObjectsCauseNoWrites(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	create(t, newPlan(ns, "smb", "smb", 0))
+	for _, name := range []string{"a", "b", "c"} {
+		create(t, newAccount(ns, name, "smb"))
+	}
+	acct := &csv1alpha1.CustomerAccount{}
+	g.Eventually(func(g Gomega) {
+		for _, name := range []string{"a", "b", "c"} {
+			a := account(g, ns, name)
+			g.Expect(a.Status.Plan).To(Equal("smb"))
+			g.Expect(a.Status.ObservedGeneration).To(Equal(a.Generation))
+		}
+	}, timeout, poll).Should(Succeed())
+	// The counter sees the first writes, so it can see a wrong one.
+	g.Expect(counter.get("status", acct, ns)).To(BeNumerically(">=", 3))
+	writes, reads := counter.get("status", acct, ns), counter.get("get", acct, ns)
+
+	// A new plan generation that changes nothing for the accounts makes the
+	// reconciler re-evaluate all three, and write none of them.
+	update(t, plan(g, ns, "smb"), func(p *csv1alpha1.SuccessPlan) { p.Spec.KPIPeriod = metav1.Duration{Duration: 48 * 3600e9} })
+	g.Eventually(func() int { return counter.get("get", acct, ns) }, timeout, poll).Should(BeNumerically(">=", reads+3))
+	g.Eventually(func(g Gomega) {
+		p := plan(g, ns, "smb")
+		g.Expect(p.Status.ObservedGeneration).To(Equal(p.Generation))
+	}, timeout, poll).Should(Succeed())
+	g.Consistently(func() int { return counter.get("status", acct, ns) }, "1s", poll).Should(Equal(writes))
+
+	// Reconciling the converged objects again, directly, writes nothing.
+	direct := &writeCounter{}
+	c := &countingClient{Client: k8sClient, counter: direct}
+	models, err := NewPlanModels()
+	g.Expect(err).NotTo(HaveOccurred())
+	pr := &SuccessPlanReconciler{Client: c, Models: models}
+	ar := &CustomerAccountReconciler{Client: c, Models: models, Clock: clk}
+	for i := 0; i < 2; i++ {
+		_, err = pr.Reconcile(context.Background(), ctrl.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: "smb"}})
+		g.Expect(err).NotTo(HaveOccurred())
+		_, err = ar.Reconcile(context.Background(), ctrl.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: "a"}})
+		g.Expect(err).NotTo(HaveOccurred())
+	}
+	g.Expect(direct.get("get", acct, ns)).To(Equal(2))
+	g.Expect(direct.get("status", acct, ns)).To(BeZero())
+	g.Expect(direct.get("status", &csv1alpha1.SuccessPlan{}, ns)).To(BeZero())
+}

@@ -1,0 +1,110 @@
+package controllers
+
+import (
+	"context"
+	"strings"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
+)
+
+// SuccessPlanReconciler validates SuccessPlans and reports their state.
+type SuccessPlanReconciler struct {
+	client.Client
+	// Models is the compiled-plan cache shared with the account reconciler.
+	Models *PlanModels
+	// Concurrency bounds parallel reconciles.
+	Concurrency int
+}
+
+// +kubebuilder:rbac:groups=customersuccess.dev,resources=successplans,verbs=get;list;watch
+// +kubebuilder:rbac:groups=customersuccess.dev,resources=successplans/status,verbs=get;update;patch
+
+// Reconcile validates what admission cannot (every measure names a source of
+// the right kind, every CEL expression compiles against the plan's
+// variables) and sets Valid and Ready. Status is written only when it
+// changed.
+func (r *SuccessPlanReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	plan := &csv1alpha1.SuccessPlan{}
+	if err := r.Get(ctx, req.NamespacedName, plan); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.Models.Forget(req.NamespacedName)
+		}
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	before := plan.DeepCopy()
+
+	model := r.Models.Get(plan)
+	setPlanConditions(plan, model)
+	plan.Status.ObservedGeneration = plan.Generation
+
+	if err := patchStatus(ctx, r.Client, before, plan, before.Status, plan.Status); err != nil {
+		return ctrl.Result{}, err
+	}
+	if !model.Valid() {
+		// Nothing retries a bad spec but a new generation.
+		return ctrl.Result{}, reconcile.TerminalError(model.Errors.ToAggregate())
+	}
+	return ctrl.Result{}, nil
+}
+
+// setPlanConditions sets Valid from the model and Ready as its summary.
+func setPlanConditions(plan *csv1alpha1.SuccessPlan, model *PlanModel) {
+	valid := metav1.Condition{
+		Type:               csv1alpha1.ValidCondition,
+		Status:             metav1.ConditionTrue,
+		Reason:             csv1alpha1.ValidReason,
+		Message:            "Every measure names a source and every expression compiles",
+		ObservedGeneration: plan.Generation,
+	}
+	if !model.Valid() {
+		valid.Status = metav1.ConditionFalse
+		valid.Reason = csv1alpha1.InvalidSpecReason
+		valid.Message = errorListMessage(model)
+	}
+	meta.SetStatusCondition(&plan.Status.Conditions, valid)
+	ready := valid
+	ready.Type = csv1alpha1.ReadyCondition
+	if model.Valid() {
+		ready.Reason = csv1alpha1.ReconciledReason
+		ready.Message = "Plan is valid"
+	}
+	meta.SetStatusCondition(&plan.Status.Conditions, ready)
+}
+
+// maxMessage bounds condition messages well under the API's 32768 limit.
+const maxMessage = 4096
+
+// errorListMessage joins a model's errors into one condition message.
+func errorListMessage(model *PlanModel) string {
+	parts := make([]string, 0, len(model.Errors))
+	for _, e := range model.Errors {
+		parts = append(parts, e.Error())
+	}
+	return truncate(strings.Join(parts, "; "), maxMessage)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-3] + "..."
+}
+
+// SetupWithManager registers the reconciler with the manager.
+func (r *SuccessPlanReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&csv1alpha1.SuccessPlan{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		WithOptions(controller.Options{MaxConcurrentReconciles: r.Concurrency}).
+		Named("successplan").
+		Complete(r)
+}

@@ -1,0 +1,224 @@
+// Package lifecycle holds the plan's CEL environment and the stage machine.
+// It is pure: no I/O, no clock of its own.
+package lifecycle
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/google/cel-go/cel"
+	celast "github.com/google/cel-go/common/ast"
+	"github.com/google/cel-go/common/types"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
+)
+
+// Kind is what an expression must produce.
+type Kind int
+
+const (
+	// Condition expressions produce a bool: objectives, exitWhen, enterWhen,
+	// signals.
+	Condition Kind = iota
+	// Number expressions produce a double: a measure's normalize.
+	Number
+)
+
+// costLimit bounds the runtime cost of one evaluation. Plan expressions are
+// small comparisons; the limit only stops pathological comprehensions.
+const costLimit = 100_000
+
+// Variables are the names an expression can read. account, measures,
+// health and stage are maps; see the README for their keys. value is only
+// bound in normalize expressions.
+const (
+	VarAccount  = "account"
+	VarMeasures = "measures"
+	VarHealth   = "health"
+	VarStage    = "stage"
+	VarValue    = "value"
+)
+
+// Compiler compiles plan expressions. It is safe for concurrent use.
+type Compiler struct {
+	conditions *cel.Env
+	numbers    *cel.Env
+}
+
+// NewCompiler builds the two CEL environments of plan expressions.
+func NewCompiler() (*Compiler, error) {
+	dynMap := cel.MapType(cel.StringType, cel.DynType)
+	common := []cel.EnvOption{
+		cel.CrossTypeNumericComparisons(true),
+		cel.Variable(VarAccount, dynMap),
+	}
+	conditions, err := cel.NewEnv(append(common,
+		cel.Variable(VarMeasures, cel.MapType(cel.StringType, dynMap)),
+		cel.Variable(VarHealth, dynMap),
+		cel.Variable(VarStage, dynMap),
+	)...)
+	if err != nil {
+		return nil, err
+	}
+	numbers, err := cel.NewEnv(append(common, cel.Variable(VarValue, cel.DoubleType))...)
+	if err != nil {
+		return nil, err
+	}
+	return &Compiler{conditions: conditions, numbers: numbers}, nil
+}
+
+// Program is a compiled, type-checked expression.
+type Program struct {
+	source string
+	kind   Kind
+	prg    cel.Program
+}
+
+// Source returns the expression text.
+func (p *Program) Source() string { return p.source }
+
+// Compile parses and type-checks src as an expression of the given kind.
+// measures, when not nil, are the plan's measure names: a reference to
+// measures.<name> outside it is an error.
+func (c *Compiler) Compile(src string, kind Kind, measures map[string]bool) (*Program, error) {
+	env, want := c.conditions, cel.BoolType
+	if kind == Number {
+		env, want = c.numbers, cel.DoubleType
+	}
+	checked, iss := env.Compile(src)
+	if iss.Err() != nil {
+		return nil, errors.New(strings.ReplaceAll(iss.Err().Error(), "\n", " "))
+	}
+	out := checked.OutputType()
+	ok := out.IsExactType(want) || out.IsExactType(cel.DynType) || (kind == Number && out.IsExactType(cel.IntType))
+	if !ok {
+		return nil, fmt.Errorf("must produce %s, not %s", want, out)
+	}
+	if measures != nil {
+		if unknown := unknownMeasures(checked.NativeRep(), measures); len(unknown) > 0 {
+			return nil, fmt.Errorf("unknown measure %s", strings.Join(unknown, ", "))
+		}
+	}
+	prg, err := env.Program(checked, cel.CostLimit(costLimit), cel.EvalOptions(cel.OptOptimize))
+	if err != nil {
+		return nil, err
+	}
+	return &Program{source: src, kind: kind, prg: prg}, nil
+}
+
+// unknownMeasures lists the measures.<name> selections whose name is not a
+// plan measure.
+func unknownMeasures(a *celast.AST, measures map[string]bool) []string {
+	seen := map[string]bool{}
+	celast.PreOrderVisit(celast.NavigateAST(a), celast.NewExprVisitor(func(e celast.Expr) {
+		if e.Kind() != celast.SelectKind {
+			return
+		}
+		sel := e.AsSelect()
+		op := sel.Operand()
+		if op.Kind() == celast.IdentKind && op.AsIdent() == VarMeasures && !measures[sel.FieldName()] {
+			seen[sel.FieldName()] = true
+		}
+	}))
+	out := make([]string, 0, len(seen))
+	for name := range seen {
+		out = append(out, fmt.Sprintf("%q", name))
+	}
+	sort.Strings(out)
+	return out
+}
+
+// EvalBool evaluates a Condition program.
+func (p *Program) EvalBool(vars map[string]any) (bool, error) {
+	v, _, err := p.prg.Eval(vars)
+	if err != nil {
+		return false, err
+	}
+	b, ok := v.Value().(bool)
+	if !ok || v.Type() != types.BoolType {
+		return false, fmt.Errorf("produced %s, not bool", v.Type().TypeName())
+	}
+	return b, nil
+}
+
+// EvalNumber evaluates a Number program.
+func (p *Program) EvalNumber(vars map[string]any) (float64, error) {
+	v, _, err := p.prg.Eval(vars)
+	if err != nil {
+		return 0, err
+	}
+	switch n := v.Value().(type) {
+	case float64:
+		return n, nil
+	case int64:
+		return float64(n), nil
+	default:
+		return 0, fmt.Errorf("produced %s, not double", v.Type().TypeName())
+	}
+}
+
+// Expressions are a plan's compiled expressions, keyed by field path.
+type Expressions struct {
+	// Normalize holds each measure's normalize program, by measure name.
+	Normalize map[string]*Program
+	// ObjectiveWhen holds objective conditions by stage, then objective name.
+	ObjectiveWhen map[string]map[string]*Program
+	// ExitWhen and EnterWhen hold the stage conditions by stage name.
+	ExitWhen, EnterWhen map[string]*Program
+	// AtRisk and Expansion are the plan's signals; nil when unset.
+	AtRisk, Expansion *Program
+}
+
+// CompilePlan compiles every expression of a plan. It returns what compiled
+// and one error per expression that did not, in field order.
+func (c *Compiler) CompilePlan(spec *csv1alpha1.SuccessPlanSpec) (*Expressions, field.ErrorList) {
+	measures := make(map[string]bool, len(spec.Measures))
+	for _, m := range spec.Measures {
+		measures[m.Name] = true
+	}
+	x := &Expressions{
+		Normalize:     map[string]*Program{},
+		ObjectiveWhen: map[string]map[string]*Program{},
+		ExitWhen:      map[string]*Program{},
+		EnterWhen:     map[string]*Program{},
+	}
+	var errs field.ErrorList
+	compile := func(path *field.Path, src string, kind Kind) *Program {
+		if src == "" {
+			return nil
+		}
+		p, err := c.Compile(src, kind, measures)
+		if err != nil {
+			errs = append(errs, field.Invalid(path, src, err.Error()))
+		}
+		return p
+	}
+	spath := field.NewPath("spec")
+	for i, m := range spec.Measures {
+		if p := compile(spath.Child("measures").Index(i).Child("normalize"), m.Normalize, Number); p != nil {
+			x.Normalize[m.Name] = p
+		}
+	}
+	for i, s := range spec.Stages {
+		for j, o := range s.Objectives {
+			if p := compile(spath.Child("stages").Index(i).Child("objectives").Index(j).Child("when"), o.When, Condition); p != nil {
+				if x.ObjectiveWhen[s.Name] == nil {
+					x.ObjectiveWhen[s.Name] = map[string]*Program{}
+				}
+				x.ObjectiveWhen[s.Name][o.Name] = p
+			}
+		}
+		if p := compile(spath.Child("stages").Index(i).Child("exitWhen"), s.ExitWhen, Condition); p != nil {
+			x.ExitWhen[s.Name] = p
+		}
+		if p := compile(spath.Child("stages").Index(i).Child("enterWhen"), s.EnterWhen, Condition); p != nil {
+			x.EnterWhen[s.Name] = p
+		}
+	}
+	x.AtRisk = compile(spath.Child("signals", "atRisk"), spec.Signals.AtRisk, Condition)
+	x.Expansion = compile(spath.Child("signals", "expansion"), spec.Signals.Expansion, Condition)
+	return x, errs
+}

@@ -11,6 +11,7 @@ K8S_BIN := $(BIN)/k8s
 KUBECTL := $(K8S_BIN)/kubectl
 CONTROLLER_GEN := $(GO) tool controller-gen
 GOLANGCI_LINT := $(BIN)/golangci-lint
+PROMETHEUS := $(BIN)/prometheus
 IMG ?= success-operator:latest
 
 CONTROLPLANE_SRC := hack/controlplane/go.mod hack/controlplane/go.sum $(wildcard hack/controlplane/*/main.go)
@@ -44,7 +45,7 @@ lint: $(GOLANGCI_LINT) ## Run golangci-lint.
 	$(GOLANGCI_LINT) run ./...
 
 .PHONY: test
-test: manifests generate fmt vet lint envtest ## Lint, then run every test against a real control plane.
+test: manifests generate fmt vet lint envtest prometheus ## Lint, then run every test against a real control plane and Prometheus.
 	$(GO) test ./... -count=1
 
 .PHONY: verify
@@ -58,6 +59,15 @@ $(CONTROLPLANE_BIN) &: $(CONTROLPLANE_SRC)
 	@echo "Building kube-apiserver, etcd and kubectl from the Go module proxy (about 7 minutes cold, cached after)"
 	cd hack/controlplane && $(GO) build -o $(K8S_BIN)/ ./kube-apiserver ./etcd ./kubectl
 	@touch $(CONTROLPLANE_BIN)
+
+.PHONY: prometheus
+prometheus: $(PROMETHEUS) ## Build the Prometheus server of the integration tests into bin/.
+
+$(PROMETHEUS): hack/prometheus/go.mod hack/prometheus/go.sum
+	@echo "Building Prometheus from the Go module proxy (about 2 minutes cold, cached after)"
+	cd hack/prometheus && $(GO) build -tags remove_all_sd \
+		-ldflags "-X github.com/prometheus/common/version.Version=3.16.0" \
+		-o $(PROMETHEUS) github.com/prometheus/prometheus/cmd/prometheus
 
 $(GOLANGCI_LINT): hack/tools/go.mod hack/tools/go.sum
 	cd hack/tools && $(GO) build -o $(GOLANGCI_LINT) github.com/golangci/golangci-lint/v2/cmd/golangci-lint

@@ -16,6 +16,7 @@ import (
 
 	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
 	"customersuccess.dev/success-operator/controllers"
+	"customersuccess.dev/success-operator/internal/sources"
 )
 
 func main() {
@@ -33,6 +34,10 @@ func main() {
 	flag.IntVar(&burst, "kube-api-burst", 100, "Burst of queries the manager may send to the API server.")
 	flag.IntVar(&opts.AccountConcurrency, "account-concurrency", 4, "CustomerAccounts reconciled in parallel.")
 	flag.IntVar(&opts.PlanConcurrency, "plan-concurrency", 2, "SuccessPlans reconciled in parallel.")
+	flag.BoolVar(&opts.Guard.AllowLinkLocal, "allow-link-local-sources", false,
+		"Let sources and webhooks reach link-local and cloud metadata addresses (refused by default).")
+	flag.DurationVar(&opts.Guard.Timeout, "source-timeout", sources.DefaultTimeout, "Timeout of one request to a source.")
+	flag.Int64Var(&opts.Guard.MaxBody, "source-max-body", sources.DefaultMaxBody, "Largest response body accepted from a source, in bytes.")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()

@@ -3,23 +3,27 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"math/big"
 	"time"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
 	"customersuccess.dev/success-operator/internal/kpi"
+	"customersuccess.dev/success-operator/internal/sources"
 )
 
 // CustomerAccountReconciler evaluates CustomerAccounts against their plan.
@@ -29,6 +33,15 @@ type CustomerAccountReconciler struct {
 	Models *PlanModels
 	// Clock is the time source; tests inject a fake.
 	Clock clock.PassiveClock
+	// Store holds the collectors' latest values.
+	Store *sources.Store
+	// Collectors are woken for accounts they have not pulled yet; nil in
+	// tests that drive the reconciler directly.
+	Collectors *Collectors
+	// Recorder records Events; nil records none.
+	Recorder events.EventRecorder
+	// Changed carries the accounts whose values a collector changed.
+	Changed <-chan event.GenericEvent
 	// Concurrency bounds parallel reconciles.
 	Concurrency int
 }
@@ -49,15 +62,19 @@ func (r *CustomerAccountReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 
 	var result ctrl.Result
 	if !acct.Spec.Suspend {
-		next, err := r.reconcileRevenue(acct, now)
+		mrr, next, err := r.reconcileRevenue(acct, now)
 		if err != nil {
 			setReady(acct, metav1.ConditionFalse, csv1alpha1.InvalidSpecReason, err.Error())
 		} else {
+			plan, model, err := r.reconcilePlan(ctx, acct)
+			if err != nil {
+				return ctrl.Result{}, err
+			}
+			if plan != nil {
+				next = earliest(next, r.reconcileHealth(acct, plan, model, mrr, now))
+			}
 			if !next.IsZero() {
 				result.RequeueAfter = next.Sub(now)
-			}
-			if err := r.reconcilePlan(ctx, acct); err != nil {
-				return ctrl.Result{}, err
 			}
 		}
 	}
@@ -71,22 +88,31 @@ func (r *CustomerAccountReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 // reconcileRevenue sets status.mrr from the ledger as of now and returns
 // when the ledger will next change it (zero when never). A ledger the API
 // should have rejected returns an error and keeps the last MRR.
-func (r *CustomerAccountReconciler) reconcileRevenue(acct *csv1alpha1.CustomerAccount, now time.Time) (time.Time, error) {
+func (r *CustomerAccountReconciler) reconcileRevenue(acct *csv1alpha1.CustomerAccount, now time.Time) (*big.Rat, time.Time, error) {
 	mrr, next, err := kpi.MRR(acct.Spec.Contract.Revenue, now)
 	if err != nil {
-		return time.Time{}, err
+		return nil, time.Time{}, err
 	}
 	acct.Status.MRR = csv1alpha1.Decimal(kpi.FormatDecimal(mrr, 6))
-	return next, nil
+	return mrr, next, nil
+}
+
+// earliest returns the earlier of two moments, ignoring zero ones.
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
 }
 
 // reconcilePlan resolves the account's plan into status.plan and sets Ready:
 // NoPlan or PlanNotFound without a plan, PlanInvalid when the plan is not
-// Valid, Reconciled otherwise. It returns only transient errors.
-func (r *CustomerAccountReconciler) reconcilePlan(ctx context.Context, acct *csv1alpha1.CustomerAccount) error {
+// Valid, Reconciled otherwise. It returns the plan and its model only when
+// the plan can evaluate the account, and only transient errors.
+func (r *CustomerAccountReconciler) reconcilePlan(ctx context.Context, acct *csv1alpha1.CustomerAccount) (*csv1alpha1.SuccessPlan, *PlanModel, error) {
 	plan, err := r.resolvePlan(ctx, acct)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	switch {
 	case plan == nil && acct.Spec.SuccessPlanRef != nil:
@@ -103,33 +129,38 @@ func (r *CustomerAccountReconciler) reconcilePlan(ctx context.Context, acct *csv
 			// Keep every last good value: only Ready says the plan is broken.
 			setReady(acct, metav1.ConditionFalse, csv1alpha1.PlanInvalidReason,
 				truncate(fmt.Sprintf("SuccessPlan %q is not valid: %s", plan.Name, errorListMessage(model)), maxMessage))
-			return nil
+			return nil, nil, nil
 		}
 		setReady(acct, metav1.ConditionTrue, csv1alpha1.ReconciledReason,
 			fmt.Sprintf("Managed by SuccessPlan %q", plan.Name))
+		return plan, r.Models.Get(plan), nil
 	}
-	return nil
+	return nil, nil, nil
 }
 
-// resolvePlan returns the account's plan: the one spec.successPlanRef names,
-// else the highest-priority plan selecting it, ties broken by name. It
-// returns nil when there is none.
+// resolvePlan returns the account's plan, or nil when there is none.
 func (r *CustomerAccountReconciler) resolvePlan(ctx context.Context, acct *csv1alpha1.CustomerAccount) (*csv1alpha1.SuccessPlan, error) {
-	if ref := acct.Spec.SuccessPlanRef; ref != nil {
-		plan := &csv1alpha1.SuccessPlan{}
-		err := r.Get(ctx, types.NamespacedName{Namespace: acct.Namespace, Name: ref.Name}, plan)
-		if apierrors.IsNotFound(err) {
-			return nil, nil
-		}
-		return plan, err
-	}
 	plans := &csv1alpha1.SuccessPlanList{}
 	if err := r.List(ctx, plans, client.InNamespace(acct.Namespace)); err != nil {
 		return nil, err
 	}
+	return ResolvePlan(acct, plans.Items), nil
+}
+
+// ResolvePlan picks an account's plan among the plans of its namespace: the
+// one spec.successPlanRef names, else the highest-priority plan selecting
+// it, ties broken by the name that sorts first. It returns nil when there
+// is none.
+func ResolvePlan(acct *csv1alpha1.CustomerAccount, plans []csv1alpha1.SuccessPlan) *csv1alpha1.SuccessPlan {
 	var best *csv1alpha1.SuccessPlan
-	for i := range plans.Items {
-		p := &plans.Items[i]
+	for i := range plans {
+		p := &plans[i]
+		if ref := acct.Spec.SuccessPlanRef; ref != nil {
+			if p.Name == ref.Name && p.Namespace == acct.Namespace {
+				return p
+			}
+			continue
+		}
 		if !Selects(p, acct) {
 			continue
 		}
@@ -138,7 +169,7 @@ func (r *CustomerAccountReconciler) resolvePlan(ctx context.Context, acct *csv1a
 			best = p
 		}
 	}
-	return best, nil
+	return best
 }
 
 // Selects reports whether a plan's accountSelector or accounts list selects
@@ -186,15 +217,16 @@ func (r *CustomerAccountReconciler) accountsOfPlanNamespace(ctx context.Context,
 }
 
 // SetupWithManager registers the reconciler with the manager. Accounts are
-// reconciled on spec or label changes (labels pick the plan), and all
-// accounts of a namespace when one of its plans is created, changed or
-// deleted.
+// reconciled on spec or label changes (labels pick the plan), when a
+// collector changed their values, and all accounts of a namespace when one
+// of its plans is created, changed or deleted.
 func (r *CustomerAccountReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&csv1alpha1.CustomerAccount{}, builder.WithPredicates(
 			predicate.Or(predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}))).
 		Watches(&csv1alpha1.SuccessPlan{}, handler.EnqueueRequestsFromMapFunc(r.accountsOfPlanNamespace),
 			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		WatchesRawSource(source.Channel(r.Changed, &handler.EnqueueRequestForObject{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.Concurrency}).
 		Named("customeraccount").
 		Complete(r)

@@ -22,12 +22,15 @@ type SuccessPlanReconciler struct {
 	client.Client
 	// Models is the compiled-plan cache shared with the account reconciler.
 	Models *PlanModels
+	// Collectors pull the sources of valid plans; nil runs none.
+	Collectors *Collectors
 	// Concurrency bounds parallel reconciles.
 	Concurrency int
 }
 
 // +kubebuilder:rbac:groups=customersuccess.dev,resources=successplans,verbs=get;list;watch
 // +kubebuilder:rbac:groups=customersuccess.dev,resources=successplans/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get
 
 // Reconcile validates what admission cannot (every measure names a source of
 // the right kind, every CEL expression compiles against the plan's
@@ -38,6 +41,9 @@ func (r *SuccessPlanReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	if err := r.Get(ctx, req.NamespacedName, plan); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.Models.Forget(req.NamespacedName)
+			if r.Collectors != nil {
+				r.Collectors.Stop(req.NamespacedName)
+			}
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -49,6 +55,13 @@ func (r *SuccessPlanReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 
 	if err := patchStatus(ctx, r.Client, before, plan, before.Status, plan.Status); err != nil {
 		return ctrl.Result{}, err
+	}
+	if r.Collectors != nil {
+		if model.Valid() {
+			r.Collectors.Ensure(plan)
+		} else {
+			r.Collectors.Stop(req.NamespacedName)
+		}
 	}
 	if !model.Valid() {
 		// Nothing retries a bad spec but a new generation.

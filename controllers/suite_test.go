@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"customersuccess.dev/success-operator/internal/sources"
 	"customersuccess.dev/success-operator/internal/testenv"
 )
 
@@ -68,6 +69,7 @@ func runSuite(m *testing.M) int {
 	}
 	if err := SetupWithManager(mgr, Options{
 		AccountConcurrency: 2, PlanConcurrency: 2, Clock: clk,
+		Guard:  sources.GuardOptions{Timeout: time.Second, MaxBody: 1 << 20},
 		Client: &countingClient{Client: mgr.GetClient(), counter: counter},
 	}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -77,6 +79,11 @@ func runSuite(m *testing.M) int {
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
 	code := m.Run()
+	if promServer != nil {
+		if err := promServer.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "prometheus:", err)
+		}
+	}
 	cancel()
 	if err := <-done; err != nil {
 		fmt.Fprintln(os.Stderr, "manager:", err)

@@ -295,7 +295,7 @@ type HealthStatus struct {
 
 	// band is Green, Yellow or Red, from the plan's band thresholds with
 	// hysteresis.
-	Band Band `json:"band"`
+	Band Band `json:"band,omitempty"`
 
 	// planGeneration is the generation of the SuccessPlan whose scoring
 	// model produced this score.
@@ -312,6 +312,22 @@ type HealthStatus struct {
 	// +listMapKey=name
 	// +kubebuilder:validation:MaxItems=64
 	Measures []MeasureStatus `json:"measures,omitempty"`
+
+	// samples are the score changes the trend needs: those within the trend
+	// window and the last one before it. Appended only when the score
+	// changes.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=32
+	Samples []ScoreSample `json:"samples,omitempty"`
+}
+
+// ScoreSample is a health score from a moment on.
+type ScoreSample struct {
+	// at is when the score took this value.
+	At metav1.Time `json:"at"`
+	// score is the health score from then on.
+	Score int32 `json:"score"`
 }
 
 // MeasureStatus is one measure's part in the health score.

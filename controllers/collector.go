@@ -1,0 +1,309 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+
+	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
+	"customersuccess.dev/success-operator/internal/sources"
+)
+
+// minWakeGap is the shortest time between two collections of a plan that
+// an account asked for (a new account without values); a burst of new
+// accounts is served by one collection.
+const minWakeGap = 5 * time.Second
+
+// Collectors run one collector per valid SuccessPlan. A collector pulls
+// each remote measure of the plan once per interval for all the plan's
+// accounts, keeps the values in the Store, and enqueues only the accounts
+// whose values changed.
+type Collectors struct {
+	// Client reads plans and accounts from the cache.
+	Client client.Client
+	// Secrets reads credentials with a direct get: no Secret cache.
+	Secrets client.Reader
+	Store   *sources.Store
+	Clock   clock.WithTicker
+	// Guard configures outbound HTTP.
+	Guard sources.GuardOptions
+	// Changed receives the accounts to reconcile.
+	Changed chan event.GenericEvent
+	// Metrics observes source requests; nil is allowed.
+	Metrics SourceObserver
+
+	mu      sync.Mutex
+	ctx     context.Context
+	running map[types.NamespacedName]*collector
+	// pending are plans ensured before Start, started by it.
+	pending map[types.NamespacedName]*csv1alpha1.SuccessPlan
+}
+
+// SourceObserver records what source requests did.
+type SourceObserver interface {
+	ObservePull(sourceType string, d time.Duration, failed int, total int)
+}
+
+type collector struct {
+	generation int64
+	cancel     context.CancelFunc
+	wake       chan struct{}
+}
+
+// Start implements manager.Runnable: collectors live as long as the
+// manager.
+func (c *Collectors) Start(ctx context.Context) error {
+	c.mu.Lock()
+	c.ctx = ctx
+	if c.running == nil {
+		c.running = map[types.NamespacedName]*collector{}
+	}
+	pending := c.pending
+	c.pending = nil
+	c.mu.Unlock()
+	for _, plan := range pending {
+		c.Ensure(plan)
+	}
+	<-ctx.Done()
+	return nil
+}
+
+// NeedLeaderElection implements manager.LeaderElectionRunnable: only the
+// leader pulls sources.
+func (c *Collectors) NeedLeaderElection() bool { return true }
+
+// Ensure runs a collector for the plan's current generation, replacing one
+// of an older generation.
+func (c *Collectors) Ensure(plan *csv1alpha1.SuccessPlan) {
+	key := types.NamespacedName{Namespace: plan.Namespace, Name: plan.Name}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ctx == nil {
+		if c.pending == nil {
+			c.pending = map[types.NamespacedName]*csv1alpha1.SuccessPlan{}
+		}
+		c.pending[key] = plan.DeepCopy()
+		return
+	}
+	if cur, ok := c.running[key]; ok {
+		if cur.generation == plan.Generation {
+			return
+		}
+		cur.cancel()
+	}
+	ctx, cancel := context.WithCancel(c.ctx)
+	col := &collector{generation: plan.Generation, cancel: cancel, wake: make(chan struct{}, 1)}
+	c.running[key] = col
+	go c.run(ctx, key, plan.DeepCopy(), col.wake)
+}
+
+// Stop ends the plan's collector and drops its values.
+func (c *Collectors) Stop(key types.NamespacedName) {
+	c.mu.Lock()
+	if cur, ok := c.running[key]; ok {
+		cur.cancel()
+		delete(c.running, key)
+	}
+	delete(c.pending, key)
+	c.mu.Unlock()
+	c.Store.Forget(key)
+}
+
+// Wake asks the plan's collector for a collection soon, coalesced.
+func (c *Collectors) Wake(key types.NamespacedName) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cur, ok := c.running[key]; ok {
+		select {
+		case cur.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// run collects once at once, then every interval or on wake.
+func (c *Collectors) run(ctx context.Context, key types.NamespacedName, plan *csv1alpha1.SuccessPlan, wake <-chan struct{}) {
+	log := ctrl.LoggerFrom(ctx).WithValues("successplan", key)
+	interval := plan.Spec.Interval.Duration
+	if interval <= 0 {
+		interval = 5 * time.Minute
+	}
+	var last time.Time
+	for {
+		last = c.Clock.Now()
+		if err := c.collect(ctx, key, plan); err != nil && ctx.Err() == nil {
+			log.Error(err, "Collecting measures")
+		}
+		timer := c.Clock.NewTimer(interval)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case <-timer.C():
+		case <-wake:
+			timer.Stop()
+			if gap := minWakeGap - c.Clock.Since(last); gap > 0 {
+				select {
+				case <-ctx.Done():
+					return
+				case <-c.Clock.After(gap):
+				}
+			}
+		}
+	}
+}
+
+// collect pulls every remote measure of the plan once for all its
+// accounts and enqueues the accounts whose values changed.
+func (c *Collectors) collect(ctx context.Context, key types.NamespacedName, plan *csv1alpha1.SuccessPlan) error {
+	targets, err := c.targets(ctx, plan)
+	if err != nil {
+		return err
+	}
+	keep := make(map[string]bool, len(targets))
+	for _, t := range targets {
+		keep[t.Name] = true
+	}
+	measures := map[string]bool{}
+	changed := map[string]bool{}
+	srcs := c.sources(ctx, plan)
+	for i := range plan.Spec.Measures {
+		m := &plan.Spec.Measures[i]
+		src, ok := srcs[m.Source]
+		if !ok || len(targets) == 0 {
+			continue // static sources are read by the account reconciler
+		}
+		measures[m.Name] = true
+		var samples map[string]sources.Sample
+		start := c.Clock.Now()
+		if src.err != "" {
+			samples = sources.FailAll(targets, src.err)
+		} else {
+			samples = src.source.Pull(ctx, m, targets)
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		now := c.Clock.Now()
+		if c.Metrics != nil {
+			failed := 0
+			for _, s := range samples {
+				if s.Err != "" {
+					failed++
+				}
+			}
+			c.Metrics.ObservePull(src.kind, now.Sub(start), failed, len(samples))
+		}
+		for name, s := range samples {
+			if c.Store.Put(key, name, m.Name, s, now) {
+				changed[name] = true
+			}
+		}
+	}
+	c.Store.Retain(key, keep, measures)
+	for name := range changed {
+		acct := &csv1alpha1.CustomerAccount{}
+		acct.Namespace, acct.Name = key.Namespace, name
+		select {
+		case c.Changed <- event.GenericEvent{Object: acct}:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+	return nil
+}
+
+// targets lists the unsuspended accounts whose plan is this one.
+func (c *Collectors) targets(ctx context.Context, plan *csv1alpha1.SuccessPlan) ([]sources.Target, error) {
+	accts := &csv1alpha1.CustomerAccountList{}
+	if err := c.Client.List(ctx, accts, client.InNamespace(plan.Namespace)); err != nil {
+		return nil, err
+	}
+	plans := &csv1alpha1.SuccessPlanList{}
+	if err := c.Client.List(ctx, plans, client.InNamespace(plan.Namespace)); err != nil {
+		return nil, err
+	}
+	var out []sources.Target
+	for i := range accts.Items {
+		a := &accts.Items[i]
+		if a.Spec.Suspend {
+			continue
+		}
+		if p := ResolvePlan(a, plans.Items); p != nil && p.Name == plan.Name {
+			out = append(out, sources.Target{Name: a.Name, Namespace: a.Namespace, ExternalIDs: a.Spec.ExternalIDs})
+		}
+	}
+	return out, nil
+}
+
+// builtSource is a plan source ready to pull, or why it cannot.
+type builtSource struct {
+	kind   string
+	source sources.Source
+	err    string
+}
+
+// sources builds the plan's remote sources, reading their Secrets now so
+// that a rotated credential is used at the next collection.
+func (c *Collectors) sources(ctx context.Context, plan *csv1alpha1.SuccessPlan) map[string]builtSource {
+	out := map[string]builtSource{}
+	for _, s := range plan.Spec.Sources {
+		switch {
+		case s.Prometheus != nil:
+			b := builtSource{kind: "prometheus"}
+			hc, err := c.client(ctx, plan.Namespace, s.Prometheus.AuthSecretRef)
+			if err == nil {
+				b.source, err = sources.NewPrometheus(s.Prometheus.URL, s.Name, s.Prometheus.AccountLabel, hc)
+			}
+			if err != nil {
+				b.err = err.Error()
+			}
+			out[s.Name] = b
+		case s.HTTP != nil:
+			b := builtSource{kind: "http"}
+			hc, err := c.client(ctx, plan.Namespace, s.HTTP.AuthSecretRef)
+			if err != nil {
+				b.err = err.Error()
+			} else {
+				b.source = &sources.HTTP{URL: s.HTTP.URL, Client: hc}
+			}
+			out[s.Name] = b
+		}
+	}
+	return out
+}
+
+// client returns a guarded HTTP client with the credentials of ref.
+func (c *Collectors) client(ctx context.Context, ns string, ref *csv1alpha1.LocalObjectReference) (*http.Client, error) {
+	creds := sources.Credentials{}
+	if ref != nil {
+		secret := &corev1.Secret{}
+		if err := c.Secrets.Get(ctx, types.NamespacedName{Namespace: ns, Name: ref.Name}, secret); err != nil {
+			return nil, fmt.Errorf("secret %s: %s", ref.Name, reasonOf(err))
+		}
+		var err error
+		if creds, err = sources.CredentialsFromSecret(secret.Data); err != nil {
+			return nil, fmt.Errorf("secret %s: %w", ref.Name, err)
+		}
+	}
+	return creds.Client(c.Guard)
+}
+
+// reasonOf names an API error without its message.
+func reasonOf(err error) string {
+	if r := apierrors.ReasonForError(err); r != metav1.StatusReasonUnknown {
+		return string(r)
+	}
+	return "get failed"
+}

@@ -1,0 +1,284 @@
+package controllers
+
+import (
+	"fmt"
+	"math/big"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
+	"customersuccess.dev/success-operator/internal/health"
+	"customersuccess.dev/success-operator/internal/lifecycle"
+	"customersuccess.dev/success-operator/internal/sources"
+)
+
+// Reasons of the health conditions and Events.
+const (
+	// MeasuresAvailableReason: every measure has a current value.
+	MeasuresAvailableReason = "MeasuresAvailable"
+	// MeasuresUnavailableReason: some measure is missing, failing or stale.
+	MeasuresUnavailableReason = "MeasuresUnavailable"
+	// NotScoredReason: no measure has a value yet.
+	NotScoredReason = "NotScored"
+	// AtRiskSignalReason: the plan's atRisk expression holds.
+	AtRiskSignalReason = "AtRiskSignal"
+	// RedBandReason: the health band is Red.
+	RedBandReason = "RedBand"
+	// NoRiskReason: no risk signal holds.
+	NoRiskReason = "NoRisk"
+	// ExpansionSignalReason: the plan's expansion expression holds.
+	ExpansionSignalReason = "ExpansionSignal"
+	// NoExpansionSignalReason: the expansion expression does not hold or is
+	// not set.
+	NoExpansionSignalReason = "NoExpansionSignal"
+	// EvaluationFailedReason: an expression failed at run time; the message
+	// names the field.
+	EvaluationFailedReason = "EvaluationFailed"
+	// BandChangedReason is the Event of a band change.
+	BandChangedReason = "BandChanged"
+)
+
+// maxHistory bounds status.history.
+const maxHistory = 50
+
+// reconcileHealth gathers each measure's latest value (remote ones from the
+// Store, static ones from spec.signals), scores the account with the
+// plan's model, and sets status.health, status.history and the conditions
+// MetricsAvailable, Healthy, AtRisk and ExpansionReady. It records an Event
+// when the band changes and returns when the result will next change by
+// itself (zero when never).
+func (r *CustomerAccountReconciler) reconcileHealth(acct *csv1alpha1.CustomerAccount,
+	plan *csv1alpha1.SuccessPlan, model *PlanModel, mrr *big.Rat, now time.Time) time.Time {
+	planKey := types.NamespacedName{Namespace: plan.Namespace, Name: plan.Name}
+	prev := acct.Status.Health
+	accountVar := lifecycle.AccountVar(lifecycle.Input{Account: acct, MRR: mrr, Now: now})
+
+	measures, static, waiting := r.gatherMeasures(acct, plan, model, planKey, accountVar, now)
+	if waiting && r.Collectors != nil {
+		r.Collectors.Wake(planKey)
+	}
+	hm := plan.Spec.Health
+	hyst := int32(2)
+	if hm.Hysteresis != nil {
+		hyst = *hm.Hysteresis
+	}
+	res := health.Evaluate(now, measures, health.Model{
+		Green: hm.Bands.Green, Yellow: hm.Bands.Yellow, Hysteresis: hyst,
+		TrendWindow: hm.TrendWindow.Duration, PlanGeneration: plan.Generation,
+	}, prev)
+	status := res.Status
+	stableTimes(&status, prev, static)
+	acct.Status.Health = &status
+
+	if res.Scored && (prev == nil || prev.Band != status.Band) {
+		r.recordBandChange(acct, prev, &status, now)
+	}
+	setMetricsAvailable(acct, res)
+	setHealthy(acct)
+	vars := lifecycle.Vars(lifecycle.Input{
+		Account: acct, MRR: mrr, Health: &status, Now: now,
+		Stage: acct.Status.Stage, StageEnteredAt: timeOf(acct.Status.StageEnteredAt),
+	})
+	r.setSignals(acct, model, vars, &status)
+	return res.NextChange
+}
+
+// gatherMeasures builds the health inputs of every plan measure. It
+// reports which measures are static, and whether a remote measure has no
+// observation yet (the collector has not seen the account).
+func (r *CustomerAccountReconciler) gatherMeasures(acct *csv1alpha1.CustomerAccount, plan *csv1alpha1.SuccessPlan,
+	model *PlanModel, planKey types.NamespacedName, accountVar map[string]any, now time.Time) ([]health.Measure, map[string]bool, bool) {
+	kinds := map[string]bool{} // source name -> static
+	for _, s := range plan.Spec.Sources {
+		kinds[s.Name] = s.Static != nil
+	}
+	defaultStale := 3 * plan.Spec.Interval.Duration
+	if defaultStale <= 0 {
+		defaultStale = 15 * time.Minute
+	}
+	static := map[string]bool{}
+	waiting := false
+	out := make([]health.Measure, 0, len(plan.Spec.Measures))
+	for i := range plan.Spec.Measures {
+		m := &plan.Spec.Measures[i]
+		hm := health.Measure{
+			Name: m.Name, Source: m.Source, Weight: m.Weight,
+			Bad: m.Thresholds.Bad, Good: m.Thresholds.Good,
+			Missing: m.Missing, StaleAfter: defaultStale,
+		}
+		if m.StaleAfter != nil && m.StaleAfter.Duration > 0 {
+			hm.StaleAfter = m.StaleAfter.Duration
+		}
+		if prg := model.Expressions.Normalize[m.Name]; prg != nil {
+			hm.Normalize = func(v float64) (float64, error) {
+				return prg.EvalNumber(map[string]any{lifecycle.VarValue: v, lifecycle.VarAccount: accountVar})
+			}
+		}
+		if kinds[m.Source] {
+			static[m.Name] = true
+			s := sources.Static(&acct.Spec.Signals, m.Key)
+			// A static value is as current as the spec: never stale.
+			hm.Obs = health.Observation{Value: s.Value, Has: s.Err == "", At: now, Err: s.Err}
+		} else if obs, ok := r.Store.Get(planKey, acct.Name, m.Name); ok {
+			hm.Obs = obs
+		} else {
+			waiting = true
+		}
+		if prev := acct.Status.Health; prev != nil {
+			for j := range prev.Measures {
+				if prev.Measures[j].Name == m.Name {
+					hm.Previous = &prev.Measures[j]
+				}
+			}
+		}
+		for j := range acct.Spec.Overrides {
+			if acct.Spec.Overrides[j].Measure == m.Name {
+				hm.Override = &acct.Spec.Overrides[j]
+			}
+		}
+		out = append(out, hm)
+	}
+	return out, static, waiting
+}
+
+// stableTimes keeps timestamps tied to what they time, so that an
+// unchanged world writes nothing: a measure's observedAt moves only when
+// its value changes, and static measures have none.
+func stableTimes(status *csv1alpha1.HealthStatus, prev *csv1alpha1.HealthStatus, static map[string]bool) {
+	for i := range status.Measures {
+		m := &status.Measures[i]
+		if static[m.Name] {
+			m.ObservedAt = nil
+			continue
+		}
+		if prev == nil || m.ObservedAt == nil {
+			continue
+		}
+		for _, p := range prev.Measures {
+			if p.Name == m.Name && p.Value == m.Value && p.ObservedAt != nil && !m.Stale {
+				m.ObservedAt = p.ObservedAt
+			}
+		}
+	}
+}
+
+// recordBandChange appends to the history and records an Event.
+func (r *CustomerAccountReconciler) recordBandChange(acct *csv1alpha1.CustomerAccount, prev, cur *csv1alpha1.HealthStatus, now time.Time) {
+	acct.Status.History = appendHistory(acct.Status.History, csv1alpha1.HistoryEntry{
+		At: metav1.NewTime(now.Truncate(time.Second)), Score: cur.Score, Band: cur.Band, Stage: acct.Status.Stage,
+	})
+	if r.Recorder == nil {
+		return
+	}
+	eventType, from := corev1.EventTypeNormal, "none"
+	if prev != nil && prev.Band != "" {
+		from = string(prev.Band)
+		if bandRank(cur.Band) < bandRank(prev.Band) {
+			eventType = corev1.EventTypeWarning
+		}
+	}
+	r.Recorder.Eventf(acct, nil, eventType, BandChangedReason, "Evaluate",
+		"Health band %s -> %s (score %d)", from, cur.Band, cur.Score)
+}
+
+// appendHistory appends e and keeps the newest maxHistory entries.
+func appendHistory(h []csv1alpha1.HistoryEntry, e csv1alpha1.HistoryEntry) []csv1alpha1.HistoryEntry {
+	h = append(h, e)
+	if len(h) > maxHistory {
+		h = append([]csv1alpha1.HistoryEntry(nil), h[len(h)-maxHistory:]...)
+	}
+	return h
+}
+
+func bandRank(b csv1alpha1.Band) int {
+	switch b {
+	case csv1alpha1.BandGreen:
+		return 2
+	case csv1alpha1.BandYellow:
+		return 1
+	default:
+		return 0
+	}
+}
+
+// setMetricsAvailable names the failing measures and why.
+func setMetricsAvailable(acct *csv1alpha1.CustomerAccount, res health.Result) {
+	c := metav1.Condition{
+		Type: csv1alpha1.MetricsAvailableCondition, Status: metav1.ConditionTrue,
+		Reason: MeasuresAvailableReason, Message: "Every measure has a current value",
+	}
+	if len(res.Failing) > 0 {
+		c.Status, c.Reason = metav1.ConditionFalse, MeasuresUnavailableReason
+		c.Message = truncate(strings.Join(res.Failing, "; "), maxMessage)
+	}
+	setCondition(acct, c)
+}
+
+// setHealthy is True while the band is Green; its reason is the band.
+func setHealthy(acct *csv1alpha1.CustomerAccount) {
+	h := acct.Status.Health
+	c := metav1.Condition{Type: csv1alpha1.HealthyCondition, Status: metav1.ConditionUnknown, Reason: NotScoredReason,
+		Message: "No measure has a value yet"}
+	if h != nil && h.Band != "" {
+		c.Reason = string(h.Band)
+		c.Message = fmt.Sprintf("Health score %d is %s", h.Score, h.Band)
+		c.Status = metav1.ConditionFalse
+		if h.Band == csv1alpha1.BandGreen {
+			c.Status = metav1.ConditionTrue
+		}
+	}
+	setCondition(acct, c)
+}
+
+// setSignals evaluates the plan's atRisk and expansion expressions.
+func (r *CustomerAccountReconciler) setSignals(acct *csv1alpha1.CustomerAccount, model *PlanModel, vars map[string]any, h *csv1alpha1.HealthStatus) {
+	risk := metav1.Condition{Type: csv1alpha1.AtRiskCondition, Status: metav1.ConditionFalse, Reason: NoRiskReason,
+		Message: "No risk signal holds"}
+	if prg := model.Expressions.AtRisk; prg != nil {
+		hit, err := prg.EvalBool(vars)
+		switch {
+		case err != nil:
+			risk.Status, risk.Reason = metav1.ConditionUnknown, EvaluationFailedReason
+			risk.Message = truncate("spec.signals.atRisk: "+err.Error(), maxMessage)
+		case hit:
+			risk.Status, risk.Reason, risk.Message = metav1.ConditionTrue, AtRiskSignalReason, "spec.signals.atRisk holds: "+prg.Source()
+		}
+	}
+	if risk.Status != metav1.ConditionTrue && h.Band == csv1alpha1.BandRed {
+		risk.Status, risk.Reason = metav1.ConditionTrue, RedBandReason
+		risk.Message = fmt.Sprintf("Health score %d is Red", h.Score)
+	}
+	setCondition(acct, risk)
+
+	exp := metav1.Condition{Type: csv1alpha1.ExpansionReadyCondition, Status: metav1.ConditionFalse,
+		Reason: NoExpansionSignalReason, Message: "No expansion signal holds"}
+	if prg := model.Expressions.Expansion; prg != nil {
+		hit, err := prg.EvalBool(vars)
+		switch {
+		case err != nil:
+			exp.Status, exp.Reason = metav1.ConditionUnknown, EvaluationFailedReason
+			exp.Message = truncate("spec.signals.expansion: "+err.Error(), maxMessage)
+		case hit:
+			exp.Status, exp.Reason, exp.Message = metav1.ConditionTrue, ExpansionSignalReason, "spec.signals.expansion holds: "+prg.Source()
+		}
+	}
+	setCondition(acct, exp)
+}
+
+// setCondition sets a condition of the account's current generation.
+func setCondition(acct *csv1alpha1.CustomerAccount, c metav1.Condition) {
+	c.ObservedGeneration = acct.Generation
+	meta.SetStatusCondition(&acct.Status.Conditions, c)
+}
+
+func timeOf(t *metav1.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.Time
+}

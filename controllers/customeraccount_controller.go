@@ -22,7 +22,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
+	"customersuccess.dev/success-operator/internal/actions"
 	"customersuccess.dev/success-operator/internal/kpi"
+	"customersuccess.dev/success-operator/internal/lifecycle"
 	"customersuccess.dev/success-operator/internal/sources"
 )
 
@@ -42,6 +44,15 @@ type CustomerAccountReconciler struct {
 	Recorder events.EventRecorder
 	// Changed carries the accounts whose values a collector changed.
 	Changed <-chan event.GenericEvent
+	// Secrets reads webhook signing keys with a direct get.
+	Secrets client.Reader
+	// Sender delivers webhooks through the outbound guard.
+	Sender *actions.Sender
+	// Backoff overrides the retry backoff of webhooks; nil means
+	// actions.Backoff.
+	Backoff func(failedAttempts int32) time.Duration
+	// Metrics observes evaluations and deliveries; nil records none.
+	Metrics Observer
 	// Concurrency bounds parallel reconciles.
 	Concurrency int
 }
@@ -71,10 +82,14 @@ func (r *CustomerAccountReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 				return ctrl.Result{}, err
 			}
 			if plan != nil {
-				next = earliest(next, r.reconcileHealth(acct, plan, model, mrr, now))
+				evalNext, err := r.evaluate(ctx, acct, &before, plan, model, mrr, now)
+				if err != nil {
+					return ctrl.Result{}, err
+				}
+				next = earliest(next, evalNext)
 			}
 			if !next.IsZero() {
-				result.RequeueAfter = next.Sub(now)
+				result.RequeueAfter = max(next.Sub(now), time.Second)
 			}
 		}
 	}
@@ -83,6 +98,32 @@ func (r *CustomerAccountReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 		return ctrl.Result{}, err
 	}
 	return result, nil
+}
+
+// evaluate runs the plan over the account: health, stage, signals, then
+// actions. It returns when the result will next change by itself.
+func (r *CustomerAccountReconciler) evaluate(ctx context.Context, acct *csv1alpha1.CustomerAccount, before **csv1alpha1.CustomerAccount,
+	plan *csv1alpha1.SuccessPlan, model *PlanModel, mrr *big.Rat, now time.Time) (time.Time, error) {
+	next, bandChanged := r.reconcileHealth(acct, plan, model, mrr, now)
+	step := r.reconcileStage(acct, plan, model, mrr, now)
+	next = earliest(next, step.NextChange)
+	if bandChanged && len(step.Transitions) == 0 {
+		// A stage transition's entry already carries the new band.
+		h := acct.Status.Health
+		acct.Status.History = appendHistory(acct.Status.History, csv1alpha1.HistoryEntry{
+			At: metav1.NewTime(now.Truncate(time.Second)), Score: h.Score, Band: h.Band, Stage: acct.Status.Stage})
+	}
+	vars := lifecycle.Vars(lifecycle.Input{Account: acct, MRR: mrr, Health: acct.Status.Health, Now: now,
+		Stage: acct.Status.Stage, StageEnteredAt: timeOf(acct.Status.StageEnteredAt)})
+	setSignals(acct, model, vars, step.Overdue)
+	if len(step.Errors) > 0 {
+		setReady(acct, metav1.ConditionFalse, EvaluationFailedReason, truncate(step.Errors.ToAggregate().Error(), maxMessage))
+	}
+	if r.Metrics != nil {
+		r.Metrics.ObserveEvaluation(len(step.Errors) == 0)
+	}
+	actNext, err := r.reconcileActions(ctx, acct, before, plan, now)
+	return earliest(next, actNext), err
 }
 
 // reconcileRevenue sets status.mrr from the ledger as of now and returns

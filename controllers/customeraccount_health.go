@@ -49,11 +49,11 @@ const maxHistory = 50
 // reconcileHealth gathers each measure's latest value (remote ones from the
 // Store, static ones from spec.signals), scores the account with the
 // plan's model, and sets status.health, status.history and the conditions
-// MetricsAvailable, Healthy, AtRisk and ExpansionReady. It records an Event
-// when the band changes and returns when the result will next change by
-// itself (zero when never).
+// MetricsAvailable and Healthy. It records an Event when the band changes
+// and returns when the result will next change by itself (zero when never)
+// and whether the band changed.
 func (r *CustomerAccountReconciler) reconcileHealth(acct *csv1alpha1.CustomerAccount,
-	plan *csv1alpha1.SuccessPlan, model *PlanModel, mrr *big.Rat, now time.Time) time.Time {
+	plan *csv1alpha1.SuccessPlan, model *PlanModel, mrr *big.Rat, now time.Time) (time.Time, bool) {
 	planKey := types.NamespacedName{Namespace: plan.Namespace, Name: plan.Name}
 	prev := acct.Status.Health
 	accountVar := lifecycle.AccountVar(lifecycle.Input{Account: acct, MRR: mrr, Now: now})
@@ -75,17 +75,13 @@ func (r *CustomerAccountReconciler) reconcileHealth(acct *csv1alpha1.CustomerAcc
 	stableTimes(&status, prev, static)
 	acct.Status.Health = &status
 
-	if res.Scored && (prev == nil || prev.Band != status.Band) {
-		r.recordBandChange(acct, prev, &status, now)
+	bandChanged := res.Scored && (prev == nil || prev.Band != status.Band)
+	if bandChanged {
+		r.recordBandChange(acct, prev, &status)
 	}
 	setMetricsAvailable(acct, res)
 	setHealthy(acct)
-	vars := lifecycle.Vars(lifecycle.Input{
-		Account: acct, MRR: mrr, Health: &status, Now: now,
-		Stage: acct.Status.Stage, StageEnteredAt: timeOf(acct.Status.StageEnteredAt),
-	})
-	r.setSignals(acct, model, vars, &status)
-	return res.NextChange
+	return res.NextChange, bandChanged
 }
 
 // gatherMeasures builds the health inputs of every plan measure. It
@@ -167,11 +163,9 @@ func stableTimes(status *csv1alpha1.HealthStatus, prev *csv1alpha1.HealthStatus,
 	}
 }
 
-// recordBandChange appends to the history and records an Event.
-func (r *CustomerAccountReconciler) recordBandChange(acct *csv1alpha1.CustomerAccount, prev, cur *csv1alpha1.HealthStatus, now time.Time) {
-	acct.Status.History = appendHistory(acct.Status.History, csv1alpha1.HistoryEntry{
-		At: metav1.NewTime(now.Truncate(time.Second)), Score: cur.Score, Band: cur.Band, Stage: acct.Status.Stage,
-	})
+// recordBandChange records an Event; evaluate adds the history entry once
+// the stage is known.
+func (r *CustomerAccountReconciler) recordBandChange(acct *csv1alpha1.CustomerAccount, prev, cur *csv1alpha1.HealthStatus) {
 	if r.Recorder == nil {
 		return
 	}
@@ -235,8 +229,13 @@ func setHealthy(acct *csv1alpha1.CustomerAccount) {
 	setCondition(acct, c)
 }
 
-// setSignals evaluates the plan's atRisk and expansion expressions.
-func (r *CustomerAccountReconciler) setSignals(acct *csv1alpha1.CustomerAccount, model *PlanModel, vars map[string]any, h *csv1alpha1.HealthStatus) {
+// setSignals evaluates the plan's atRisk and expansion expressions into
+// AtRisk and ExpansionReady. A Red band or an overdue stage is a risk too.
+func setSignals(acct *csv1alpha1.CustomerAccount, model *PlanModel, vars map[string]any, overdue bool) {
+	h := acct.Status.Health
+	if h == nil {
+		h = &csv1alpha1.HealthStatus{}
+	}
 	risk := metav1.Condition{Type: csv1alpha1.AtRiskCondition, Status: metav1.ConditionFalse, Reason: NoRiskReason,
 		Message: "No risk signal holds"}
 	if prg := model.Expressions.AtRisk; prg != nil {
@@ -249,7 +248,12 @@ func (r *CustomerAccountReconciler) setSignals(acct *csv1alpha1.CustomerAccount,
 			risk.Status, risk.Reason, risk.Message = metav1.ConditionTrue, AtRiskSignalReason, "spec.signals.atRisk holds: "+prg.Source()
 		}
 	}
-	if risk.Status != metav1.ConditionTrue && h.Band == csv1alpha1.BandRed {
+	switch {
+	case risk.Status == metav1.ConditionTrue:
+	case overdue:
+		risk.Status, risk.Reason = metav1.ConditionTrue, StageOverdueReason
+		risk.Message = fmt.Sprintf("Stage %s outlived its maxDuration", acct.Status.Stage)
+	case h.Band == csv1alpha1.BandRed:
 		risk.Status, risk.Reason = metav1.ConditionTrue, RedBandReason
 		risk.Message = fmt.Sprintf("Health score %d is Red", h.Score)
 	}

@@ -369,6 +369,7 @@ func TestHysteresisKeepsABandFromFlapping(t *testing.T) {
 	g.Eventually(func(g Gomega) {
 		g.Expect(bandEvents(g, ns, "acme")).To(HaveLen(3))
 	}, timeout, poll).Should(Succeed())
+	// The history has the entry into Onboarding (Yellow) and two band changes.
 	g.Expect(account(g, ns, "acme").Status.History).To(HaveLen(3))
 }
 

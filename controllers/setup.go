@@ -5,11 +5,16 @@
 package controllers
 
 import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
+	"customersuccess.dev/success-operator/internal/actions"
 	"customersuccess.dev/success-operator/internal/sources"
 )
 
@@ -22,8 +27,13 @@ type Options struct {
 	// Client overrides the manager's client, for instance to count writes in
 	// tests; nil means the manager's.
 	Client client.Client
-	// Guard configures outbound HTTP to sources.
+	// Guard configures outbound HTTP to sources and webhooks.
 	Guard sources.GuardOptions
+	// Backoff overrides the webhook retry backoff (tests); nil is the default.
+	Backoff func(failedAttempts int32) time.Duration
+	// Registry receives the operator's metrics; nil means
+	// controller-runtime's registry, served on the metrics endpoint.
+	Registry prometheus.Registerer
 }
 
 // SetupWithManager registers the reconcilers and the collectors with the
@@ -39,6 +49,10 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	if err != nil {
 		return err
 	}
+	if opts.Registry == nil {
+		opts.Registry = ctrlmetrics.Registry
+	}
+	metrics := NewMetrics(opts.Registry)
 	store := sources.NewStore()
 	// Buffered so that a collection rarely waits for the account queue.
 	changed := make(chan event.GenericEvent, 1024)
@@ -49,6 +63,7 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		Clock:   opts.Clock,
 		Guard:   opts.Guard,
 		Changed: changed,
+		Metrics: metrics,
 	}
 	if err := mgr.Add(collectors); err != nil {
 		return err
@@ -69,6 +84,10 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		Collectors:  collectors,
 		Recorder:    mgr.GetEventRecorder("success-operator"),
 		Changed:     changed,
+		Secrets:     mgr.GetAPIReader(),
+		Sender:      &actions.Sender{Client: sources.NewHTTPClient(opts.Guard)},
+		Backoff:     opts.Backoff,
+		Metrics:     metrics,
 		Concurrency: opts.AccountConcurrency,
 	}).SetupWithManager(mgr)
 }

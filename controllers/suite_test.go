@@ -11,17 +11,23 @@ import (
 	"go.uber.org/zap/zapcore"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/client-go/rest"
 	testingclock "k8s.io/utils/clock/testing"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
 	"customersuccess.dev/success-operator/internal/sources"
 	"customersuccess.dev/success-operator/internal/testenv"
 )
+
+// isolatedLabel marks accounts the suite's manager does not see.
+const isolatedLabel = "test.customersuccess.dev/isolated"
 
 // The suite runs one real control plane and one manager for the package.
 var (
@@ -59,9 +65,19 @@ func runSuite(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	// Accounts labelled isolated are left to tests that drive a reconciler
+	// by hand.
+	notIsolated, err := labels.Parse("!" + isolatedLabel)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:  testenv.Scheme(),
 		Metrics: metricsserver.Options{BindAddress: "0"},
+		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
+			&csv1alpha1.CustomerAccount{}: {Label: notIsolated},
+		}},
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -69,8 +85,9 @@ func runSuite(m *testing.M) int {
 	}
 	if err := SetupWithManager(mgr, Options{
 		AccountConcurrency: 2, PlanConcurrency: 2, Clock: clk,
-		Guard:  sources.GuardOptions{Timeout: time.Second, MaxBody: 1 << 20},
-		Client: &countingClient{Client: mgr.GetClient(), counter: counter},
+		Guard:   sources.GuardOptions{Timeout: time.Second, MaxBody: 1 << 20},
+		Backoff: func(n int32) time.Duration { return time.Duration(n) * 100 * time.Millisecond },
+		Client:  &countingClient{Client: mgr.GetClient(), counter: counter},
 	}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

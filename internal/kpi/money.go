@@ -1,10 +1,9 @@
-// Package kpi computes money and portfolio figures exactly: the MRR ledger
-// of an account and the KPIs of a set of accounts. It is pure.
 package kpi
 
 import (
 	"fmt"
 	"math/big"
+	"regexp"
 	"strings"
 	"time"
 
@@ -14,10 +13,19 @@ import (
 // DateLayout is the layout of API dates.
 const DateLayout = time.DateOnly
 
-// ParseDecimal parses a decimal string such as "2700" or "-0.5" exactly.
+// decimalPattern is a plain decimal number: no exponent, base prefix,
+// fraction or digit separator.
+var decimalPattern = regexp.MustCompile(`^[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$`)
+
+// ParseDecimal parses a decimal string such as "2700" or "-0.5" exactly. It
+// accepts plain decimal notation only: big.Rat's fractions, exponents ("1e3",
+// "1p9999999"), base prefixes ("0x10") and underscores are rejected.
 func ParseDecimal(s string) (*big.Rat, error) {
+	if !decimalPattern.MatchString(s) {
+		return nil, fmt.Errorf("%q is not a decimal number", s)
+	}
 	r, ok := new(big.Rat).SetString(s)
-	if !ok || strings.ContainsAny(s, "/eE") {
+	if !ok {
 		return nil, fmt.Errorf("%q is not a decimal number", s)
 	}
 	return r, nil

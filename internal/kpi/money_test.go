@@ -79,3 +79,18 @@ func TestFormatDecimal(t *testing.T) {
 		}
 	}
 }
+
+func TestParseDecimalAcceptsPlainDecimalsOnly(t *testing.T) {
+	for _, tc := range []struct {
+		in string
+		ok bool
+	}{
+		{"2700", true}, {"-0.5", true}, {"0.80", true}, {"+1", true}, {".5", true},
+		{"", false}, {"1e3", false}, {"1p9999999", false}, {"0x10", false}, {"0b101", false},
+		{"1_000", false}, {"1/3", false}, {"NaN", false}, {"Inf", false}, {"1.2.3", false}, {" 1", false},
+	} {
+		if _, err := ParseDecimal(tc.in); (err == nil) != tc.ok {
+			t.Errorf("ParseDecimal(%q) error = %v, want ok %v", tc.in, err, tc.ok)
+		}
+	}
+}

@@ -1,0 +1,256 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"math/big"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
+	"customersuccess.dev/success-operator/internal/actions"
+	"customersuccess.dev/success-operator/internal/kpi"
+	"customersuccess.dev/success-operator/internal/lifecycle"
+)
+
+// Reasons of the lifecycle conditions and Events.
+const (
+	// StageOverdueReason: the account outlived its stage's maxDuration.
+	StageOverdueReason = "StageOverdue"
+	// ActionTriggeredReason: an action became due and was recorded.
+	ActionTriggeredReason = "ActionTriggered"
+	// ActionDeliveredReason: a webhook delivery succeeded.
+	ActionDeliveredReason = "ActionDelivered"
+	// ActionFailedReason: a webhook delivery failed for good.
+	ActionFailedReason = "ActionFailed"
+)
+
+// maxActions bounds status.actions, as the API does.
+const maxActions = 256
+
+// reconcileStage runs the stage machine: it sets status.stage,
+// stageEnteredAt and objectives, appends each transition to the history
+// with an Event, and reports whether the stage is overdue, the expressions
+// that failed, and when the result will next change by itself.
+func (r *CustomerAccountReconciler) reconcileStage(acct *csv1alpha1.CustomerAccount, plan *csv1alpha1.SuccessPlan,
+	model *PlanModel, mrr *big.Rat, now time.Time) lifecycle.Step {
+	vars := func(stage string, enteredAt time.Time) map[string]any {
+		return lifecycle.Vars(lifecycle.Input{Account: acct, MRR: mrr, Health: acct.Status.Health,
+			Stage: stage, StageEnteredAt: enteredAt, Now: now})
+	}
+	cur := lifecycle.State{Stage: acct.Status.Stage, EnteredAt: timeOf(acct.Status.StageEnteredAt), Objectives: acct.Status.Objectives}
+	step := lifecycle.Advance(plan.Spec.Stages, model.Expressions, cur, kpi.Churned(acct.Spec.Contract.Revenue, now), vars, now)
+
+	acct.Status.Stage = step.Stage
+	acct.Status.Objectives = step.Objectives
+	if step.Stage == "" {
+		acct.Status.StageEnteredAt = nil
+	} else if len(step.Transitions) > 0 {
+		t := metav1.NewTime(step.EnteredAt)
+		acct.Status.StageEnteredAt = &t
+	}
+	for _, tr := range step.Transitions {
+		entry := csv1alpha1.HistoryEntry{At: metav1.NewTime(tr.At.Truncate(time.Second)), Stage: tr.To}
+		if h := acct.Status.Health; h != nil {
+			entry.Score, entry.Band = h.Score, h.Band
+		}
+		acct.Status.History = appendHistory(acct.Status.History, entry)
+		if r.Recorder != nil {
+			eventType := corev1.EventTypeNormal
+			if tr.To == csv1alpha1.StageChurned {
+				eventType = corev1.EventTypeWarning
+			}
+			r.Recorder.Eventf(acct, nil, eventType, tr.Reason, "Advance", "%s", tr.String())
+		}
+	}
+	return step
+}
+
+// reconcileActions records the actions of the current stage visit that
+// are due, then delivers the pending webhooks. A new Pending entry, with
+// its idempotency key, is written to the API before the first attempt
+// (checkpoint), and the outcome after it, so that a restart never skips an
+// action and never sends it under a new key. It returns when an action
+// next becomes due or retries.
+func (r *CustomerAccountReconciler) reconcileActions(ctx context.Context, acct *csv1alpha1.CustomerAccount,
+	before **csv1alpha1.CustomerAccount, plan *csv1alpha1.SuccessPlan, now time.Time) (time.Time, error) {
+	var next time.Time
+	if stage := stageOf(plan, acct.Status.Stage); stage != nil && acct.Status.StageEnteredAt != nil {
+		entered := acct.Status.StageEnteredAt.Time
+		for _, a := range stage.Actions {
+			key := actions.Key(string(acct.UID), stage.Name, entered, a.Name)
+			if actionIndex(acct.Status.Actions, key) >= 0 {
+				continue
+			}
+			due := entered
+			if a.After != nil {
+				due = entered.Add(a.After.Duration)
+			}
+			if now.Before(due) {
+				next = earliest(next, due)
+				continue
+			}
+			entry := csv1alpha1.ActionStatus{Name: a.Name, Stage: stage.Name, Key: key,
+				State: csv1alpha1.ActionPending, At: stampTime(now)}
+			if a.Webhook == nil {
+				entry.State = csv1alpha1.ActionDelivered
+			}
+			acct.Status.Actions = appendAction(acct.Status.Actions, entry)
+			r.event(acct, corev1.EventTypeNormal, ActionTriggeredReason, "Deliver",
+				"Action %s of stage %s is due (key %s)", a.Name, stage.Name, key)
+		}
+	}
+
+	due := r.dueAttempts(acct, plan, now, &next)
+	if len(due) == 0 {
+		return next, nil
+	}
+	// Checkpoint: the Pending entries reach the API before any attempt.
+	if err := patchStatus(ctx, r.Client, *before, acct, (*before).Status, acct.Status); err != nil {
+		return time.Time{}, err
+	}
+	*before = acct.DeepCopy()
+	for _, i := range due {
+		r.attempt(ctx, acct, plan, i, now, &next)
+	}
+	return next, nil
+}
+
+// dueAttempts lists the Pending webhook entries whose next attempt is due,
+// failing those whose action left the plan.
+func (r *CustomerAccountReconciler) dueAttempts(acct *csv1alpha1.CustomerAccount, plan *csv1alpha1.SuccessPlan, now time.Time, next *time.Time) []int {
+	var due []int
+	for i := range acct.Status.Actions {
+		e := &acct.Status.Actions[i]
+		if e.State != csv1alpha1.ActionPending {
+			continue
+		}
+		if a := actionOf(plan, e.Stage, e.Name); a == nil || a.Webhook == nil {
+			e.State, e.At, e.Message = csv1alpha1.ActionFailed, stampTime(now), "action no longer in the plan"
+			continue
+		}
+		at := timeOf(e.At)
+		if e.Attempts > 0 {
+			at = at.Add(r.backoff(e.Attempts))
+		}
+		if now.Before(at) {
+			*next = earliest(*next, at)
+			continue
+		}
+		due = append(due, i)
+	}
+	return due
+}
+
+// attempt makes one delivery attempt of entry i and records its outcome.
+func (r *CustomerAccountReconciler) attempt(ctx context.Context, acct *csv1alpha1.CustomerAccount, plan *csv1alpha1.SuccessPlan,
+	i int, now time.Time, next *time.Time) {
+	e := &acct.Status.Actions[i]
+	hook := actionOf(plan, e.Stage, e.Name).Webhook
+	payload := actions.Payload{Key: e.Key, Account: acct.Name, Namespace: acct.Namespace, Plan: plan.Name,
+		Stage: e.Stage, Action: e.Name, At: timeOf(e.At)}
+	if h := acct.Status.Health; h != nil && h.Band != "" {
+		payload.Health = &actions.Health{Score: h.Score, Band: string(h.Band)}
+	}
+	err := r.send(ctx, acct.Namespace, hook, payload)
+	e.Attempts++
+	e.At = stampTime(now)
+	switch {
+	case err == nil:
+		e.State, e.Message = csv1alpha1.ActionDelivered, ""
+		r.event(acct, corev1.EventTypeNormal, ActionDeliveredReason, "Deliver", "Action %s delivered (key %s)", e.Name, e.Key)
+	case e.Attempts >= actions.MaxAttempts:
+		e.State, e.Message = csv1alpha1.ActionFailed, truncate(err.Error(), 1024)
+		r.event(acct, corev1.EventTypeWarning, ActionFailedReason, "Deliver", "Action %s failed after %d attempts: %s", e.Name, e.Attempts, e.Message)
+	default:
+		e.Message = truncate(err.Error(), 1024)
+		*next = earliest(*next, now.Add(r.backoff(e.Attempts)))
+	}
+	if r.Metrics != nil {
+		r.Metrics.ObserveDelivery(err == nil)
+	}
+}
+
+// send reads the signing key and posts the payload.
+func (r *CustomerAccountReconciler) send(ctx context.Context, ns string, hook *csv1alpha1.Webhook, p actions.Payload) error {
+	var key []byte
+	if hook.SecretRef != nil {
+		secret := &corev1.Secret{}
+		if err := r.Secrets.Get(ctx, types.NamespacedName{Namespace: ns, Name: hook.SecretRef.Name}, secret); err != nil {
+			return fmt.Errorf("secret %s: %s", hook.SecretRef.Name, reasonOf(err))
+		}
+		if key = secret.Data["key"]; len(key) == 0 {
+			return fmt.Errorf("secret %s has no key \"key\"", hook.SecretRef.Name)
+		}
+	}
+	return r.Sender.Send(ctx, hook.URL, key, p)
+}
+
+func (r *CustomerAccountReconciler) backoff(attempts int32) time.Duration {
+	if r.Backoff != nil {
+		return r.Backoff(attempts)
+	}
+	return actions.Backoff(attempts)
+}
+
+// event records an Event when a recorder is set.
+func (r *CustomerAccountReconciler) event(obj client.Object, eventType, reason, action, note string, args ...any) {
+	if r.Recorder != nil {
+		r.Recorder.Eventf(obj, nil, eventType, reason, action, note, args...)
+	}
+}
+
+func stageOf(plan *csv1alpha1.SuccessPlan, name string) *csv1alpha1.Stage {
+	for i := range plan.Spec.Stages {
+		if plan.Spec.Stages[i].Name == name {
+			return &plan.Spec.Stages[i]
+		}
+	}
+	return nil
+}
+
+func actionOf(plan *csv1alpha1.SuccessPlan, stage, name string) *csv1alpha1.Action {
+	if s := stageOf(plan, stage); s != nil {
+		for i := range s.Actions {
+			if s.Actions[i].Name == name {
+				return &s.Actions[i]
+			}
+		}
+	}
+	return nil
+}
+
+func actionIndex(list []csv1alpha1.ActionStatus, key string) int {
+	for i := range list {
+		if list[i].Key == key {
+			return i
+		}
+	}
+	return -1
+}
+
+// appendAction appends e, dropping the oldest finished entries beyond the
+// bound; Pending entries are never dropped.
+func appendAction(list []csv1alpha1.ActionStatus, e csv1alpha1.ActionStatus) []csv1alpha1.ActionStatus {
+	list = append(list, e)
+	for len(list) > maxActions {
+		i := 0
+		for i < len(list) && list[i].State == csv1alpha1.ActionPending {
+			i++
+		}
+		if i == len(list) {
+			break
+		}
+		list = append(list[:i], list[i+1:]...)
+	}
+	return list
+}
+
+func stampTime(t time.Time) *metav1.Time {
+	mt := metav1.NewTime(t.Truncate(time.Second))
+	return &mt
+}

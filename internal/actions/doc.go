@@ -1,0 +1,33 @@
+// Package actions delivers the webhooks of a plan's stage actions.
+//
+// # Delivery contract
+//
+// Every action of a stage visit has an idempotency key, Key(account UID,
+// stage, stage entry time, action name). The key is stable: a retry, a
+// requeue or an operator restart recomputes the same key, while re-entering
+// the stage later starts a new visit with new keys.
+//
+// The reconciler drives deliveries through the account's status.actions:
+//
+//  1. When an action becomes due, it records a Pending entry carrying the
+//     key in status, and only after that write succeeds makes the first
+//     attempt. A restart therefore finds the entry and resumes it: an action
+//     is never skipped and never sent under a new key.
+//  2. After each attempt (Sender.Send) it records the outcome: Delivered on
+//     success; otherwise the attempt count and the error message, and the
+//     next attempt waits Backoff(attempts). After MaxAttempts failed
+//     attempts the entry is Failed and is not retried.
+//
+// Delivery is thus at least once: an attempt whose outcome was not recorded
+// (a crash between the POST and the status write) is repeated with the
+// same key. Receivers must deduplicate by the Idempotency-Key header and
+// should verify the X-Success-Signature-256 header with Verify, which is
+// an HMAC-SHA256 of the exact request body under the webhook's secret.
+// The body carries the key and the due time, so a replayed body is a
+// duplicate, not a new action.
+//
+// Only a 2xx answer is success. Redirects are not followed: a webhook
+// answers at its configured URL. Error messages say what failed ("HTTP 503",
+// "request timed out") and never contain the URL, the secret or the
+// response body, so they can be written to status and events.
+package actions

@@ -34,6 +34,8 @@ func main() {
 	flag.IntVar(&burst, "kube-api-burst", 100, "Burst of queries the manager may send to the API server.")
 	flag.IntVar(&opts.AccountConcurrency, "account-concurrency", 4, "CustomerAccounts reconciled in parallel.")
 	flag.IntVar(&opts.PlanConcurrency, "plan-concurrency", 2, "SuccessPlans reconciled in parallel.")
+	flag.BoolVar(&opts.AccountMetrics, "account-metrics", true,
+		"Expose one health series per account; turn off for very large fleets.")
 	flag.BoolVar(&opts.Guard.AllowLinkLocal, "allow-link-local-sources", false,
 		"Let sources and webhooks reach link-local and cloud metadata addresses (refused by default).")
 	flag.DurationVar(&opts.Guard.Timeout, "source-timeout", sources.DefaultTimeout, "Timeout of one request to a source.")

@@ -52,7 +52,8 @@ type Collectors struct {
 
 // SourceObserver records what source requests did.
 type SourceObserver interface {
-	ObservePull(sourceType string, d time.Duration, failed int, total int)
+	ObservePull(plan types.NamespacedName, source, sourceType string, d time.Duration, failed, total int)
+	ForgetPlan(plan types.NamespacedName)
 }
 
 type collector struct {
@@ -118,6 +119,9 @@ func (c *Collectors) Stop(key types.NamespacedName) {
 	delete(c.pending, key)
 	c.mu.Unlock()
 	c.Store.Forget(key)
+	if c.Metrics != nil {
+		c.Metrics.ForgetPlan(key)
+	}
 }
 
 // Wake asks the plan's collector for a collection soon, coalesced.
@@ -203,7 +207,7 @@ func (c *Collectors) collect(ctx context.Context, key types.NamespacedName, plan
 					failed++
 				}
 			}
-			c.Metrics.ObservePull(src.kind, now.Sub(start), failed, len(samples))
+			c.Metrics.ObservePull(key, m.Source, src.kind, now.Sub(start), failed, len(samples))
 		}
 		for name, s := range samples {
 			if c.Store.Put(key, name, m.Name, s, now) {

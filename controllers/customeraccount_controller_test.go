@@ -184,11 +184,16 @@ func TestUnchangedObjectsCauseNoWrites(t *testing.T) {
 	g.Consistently(func() int { return counter.get("status", acct, ns) }, "1s", poll).Should(Equal(writes))
 
 	// Reconciling the converged objects again, directly, writes nothing.
+	g.Eventually(func(g Gomega) {
+		p := plan(g, ns, "smb")
+		g.Expect(p.Status.Accounts).To(Equal(int32(3)))
+		g.Expect(p.Status.Stages).To(Equal(map[string]int32{"Onboarding": 3}))
+	}, timeout, poll).Should(Succeed())
 	direct := &writeCounter{}
 	c := &countingClient{Client: k8sClient, counter: direct}
 	models, err := NewPlanModels()
 	g.Expect(err).NotTo(HaveOccurred())
-	pr := &SuccessPlanReconciler{Client: c, Models: models}
+	pr := &SuccessPlanReconciler{Client: c, Models: models, Clock: clk}
 	ar := &CustomerAccountReconciler{Client: c, Models: models, Clock: clk}
 	for i := 0; i < 2; i++ {
 		_, err = pr.Reconcile(context.Background(), ctrl.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: "smb"}})

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // Observer records what reconciles did.
@@ -30,11 +31,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name:    "successoperator_source_pull_duration_seconds",
 			Help:    "Duration of one pull of one measure for all the accounts of a plan, by source type.",
 			Buckets: prometheus.ExponentialBuckets(0.005, 4, 8),
-		}, []string{"source_type"}),
+		}, []string{"namespace", "plan", "source", "source_type"}),
 		sourceRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "successoperator_source_values_total",
 			Help: "Account values pulled from sources, by source type and result (success or error).",
-		}, []string{"source_type", "result"}),
+		}, []string{"namespace", "plan", "source", "source_type", "result"}),
 		evaluations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "successoperator_evaluations_total",
 			Help: "Account evaluations, by result (success or error).",
@@ -56,10 +57,17 @@ func result(ok bool) string {
 }
 
 // ObservePull implements SourceObserver.
-func (m *Metrics) ObservePull(sourceType string, d time.Duration, failed, total int) {
-	m.sourceDuration.WithLabelValues(sourceType).Observe(d.Seconds())
-	m.sourceRequests.WithLabelValues(sourceType, "success").Add(float64(total - failed))
-	m.sourceRequests.WithLabelValues(sourceType, "error").Add(float64(failed))
+func (m *Metrics) ObservePull(plan types.NamespacedName, source, sourceType string, d time.Duration, failed, total int) {
+	m.sourceDuration.WithLabelValues(plan.Namespace, plan.Name, source, sourceType).Observe(d.Seconds())
+	m.sourceRequests.WithLabelValues(plan.Namespace, plan.Name, source, sourceType, "success").Add(float64(total - failed))
+	m.sourceRequests.WithLabelValues(plan.Namespace, plan.Name, source, sourceType, "error").Add(float64(failed))
+}
+
+// ForgetPlan drops the source series of a deleted plan.
+func (m *Metrics) ForgetPlan(plan types.NamespacedName) {
+	match := prometheus.Labels{"namespace": plan.Namespace, "plan": plan.Name}
+	m.sourceDuration.DeletePartialMatch(match)
+	m.sourceRequests.DeletePartialMatch(match)
 }
 
 // ObserveEvaluation implements Observer.

@@ -31,6 +31,8 @@ type Options struct {
 	Guard sources.GuardOptions
 	// Backoff overrides the webhook retry backoff (tests); nil is the default.
 	Backoff func(failedAttempts int32) time.Duration
+	// AccountMetrics adds one health series per account to the metrics.
+	AccountMetrics bool
 	// Registry receives the operator's metrics; nil means
 	// controller-runtime's registry, served on the metrics endpoint.
 	Registry prometheus.Registerer
@@ -53,6 +55,9 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		opts.Registry = ctrlmetrics.Registry
 	}
 	metrics := NewMetrics(opts.Registry)
+	if err := opts.Registry.Register(&PortfolioCollector{Reader: mgr.GetCache(), PerAccount: opts.AccountMetrics}); err != nil {
+		return err
+	}
 	store := sources.NewStore()
 	// Buffered so that a collection rarely waits for the account queue.
 	changed := make(chan event.GenericEvent, 1024)
@@ -72,6 +77,7 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		Client:      opts.Client,
 		Models:      models,
 		Collectors:  collectors,
+		Clock:       opts.Clock,
 		Concurrency: opts.PlanConcurrency,
 	}).SetupWithManager(mgr); err != nil {
 		return err

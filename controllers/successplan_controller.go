@@ -7,6 +7,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -24,6 +25,8 @@ type SuccessPlanReconciler struct {
 	Models *PlanModels
 	// Collectors pull the sources of valid plans; nil runs none.
 	Collectors *Collectors
+	// Clock is the time source of the KPI period.
+	Clock clock.PassiveClock
 	// Concurrency bounds parallel reconciles.
 	Concurrency int
 }
@@ -34,8 +37,9 @@ type SuccessPlanReconciler struct {
 
 // Reconcile validates what admission cannot (every measure names a source of
 // the right kind, every CEL expression compiles against the plan's
-// variables) and sets Valid and Ready. Status is written only when it
-// changed.
+// variables), sets Valid and Ready, runs the plan's collector, and sums up
+// its accounts: counts, MRR, MRR at risk and KPIs. Status is written only
+// when it changed.
 func (r *SuccessPlanReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	plan := &csv1alpha1.SuccessPlan{}
 	if err := r.Get(ctx, req.NamespacedName, plan); err != nil {
@@ -52,6 +56,11 @@ func (r *SuccessPlanReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	model := r.Models.Get(plan)
 	setPlanConditions(plan, model)
 	plan.Status.ObservedGeneration = plan.Generation
+	if err := r.reconcilePortfolio(ctx, plan, r.Clock.Now()); err != nil {
+		// Admission rejects bad ledgers; one that slipped through keeps the
+		// last KPIs and is logged, not retried.
+		ctrl.LoggerFrom(ctx).Error(err, "Computing portfolio KPIs")
+	}
 
 	if err := patchStatus(ctx, r.Client, before, plan, before.Status, plan.Status); err != nil {
 		return ctrl.Result{}, err
@@ -64,10 +73,14 @@ func (r *SuccessPlanReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		}
 	}
 	if !model.Valid() {
-		// Nothing retries a bad spec but a new generation.
-		return ctrl.Result{}, reconcile.TerminalError(model.Errors.ToAggregate())
+		if before.Status.ObservedGeneration != plan.Generation {
+			// Reported once per generation; nothing retries a bad spec but
+			// a new generation.
+			return ctrl.Result{}, reconcile.TerminalError(model.Errors.ToAggregate())
+		}
+		return ctrl.Result{}, nil
 	}
-	return ctrl.Result{}, nil
+	return ctrl.Result{RequeueAfter: kpiRefresh}, nil
 }
 
 // setPlanConditions sets Valid from the model and Ready as its summary.
@@ -117,6 +130,7 @@ func truncate(s string, n int) string {
 func (r *SuccessPlanReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&csv1alpha1.SuccessPlan{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&csv1alpha1.CustomerAccount{}, &enqueuePlansLater{client: mgr.GetClient()}).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.Concurrency}).
 		Named("successplan").
 		Complete(r)

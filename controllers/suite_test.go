@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"sync"
 	"testing"
@@ -25,6 +26,19 @@ import (
 	"customersuccess.dev/success-operator/internal/sources"
 	"customersuccess.dev/success-operator/internal/testenv"
 )
+
+// metricsAddr is where the suite's manager serves its metrics.
+var metricsAddr string
+
+// freeAddress returns a loopback address with a free port.
+func freeAddress() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = l.Close() }()
+	return l.Addr().String(), nil
+}
 
 // isolatedLabel marks accounts the suite's manager does not see.
 const isolatedLabel = "test.customersuccess.dev/isolated"
@@ -72,9 +86,14 @@ func runSuite(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	metricsAddr, err = freeAddress()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:  testenv.Scheme(),
-		Metrics: metricsserver.Options{BindAddress: "0"},
+		Metrics: metricsserver.Options{BindAddress: metricsAddr},
 		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
 			&csv1alpha1.CustomerAccount{}: {Label: notIsolated},
 		}},
@@ -84,7 +103,7 @@ func runSuite(m *testing.M) int {
 		return 1
 	}
 	if err := SetupWithManager(mgr, Options{
-		AccountConcurrency: 2, PlanConcurrency: 2, Clock: clk,
+		AccountConcurrency: 2, PlanConcurrency: 2, Clock: clk, AccountMetrics: true,
 		Guard:   sources.GuardOptions{Timeout: time.Second, MaxBody: 1 << 20},
 		Backoff: func(n int32) time.Duration { return time.Duration(n) * 100 * time.Millisecond },
 		Client:  &countingClient{Client: mgr.GetClient(), counter: counter},

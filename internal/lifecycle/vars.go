@@ -88,12 +88,15 @@ func daysBetween(date string, now time.Time, since bool) (int64, bool) {
 
 // Vars returns the variables of condition expressions: account, measures,
 // health and stage. A measure without a current value has no value key:
-// read measures.x.available first when a source may fail.
+// read measures.x.available first when a source may fail. Likewise health
+// has score and band only once scored (health.scored).
 func Vars(in Input) map[string]any {
 	measures := map[string]any{}
-	healthVar := map[string]any{"score": int64(0), "band": ""}
+	healthVar := map[string]any{"scored": false}
 	if h := in.Health; h != nil {
-		healthVar = map[string]any{"score": int64(h.Score), "band": string(h.Band)}
+		if h.Band != "" {
+			healthVar = map[string]any{"scored": true, "score": int64(h.Score), "band": string(h.Band)}
+		}
 		for _, m := range h.Measures {
 			available := m.Error == "" && !m.Stale && m.Value != ""
 			mv := map[string]any{"score": int64(m.Score), "available": available || (m.Overridden && m.Value != "")}

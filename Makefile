@@ -1,5 +1,5 @@
 # success-operator: every target builds what it needs, pinned, from the Go
-# module proxy. The two entry points are `make dev` and `make test`.
+# module proxy. The two entry points are `make demo` and `make test`.
 
 SHELL := /usr/bin/env bash -o pipefail
 .SHELLFLAGS := -ec
@@ -32,6 +32,10 @@ manifests: ## Generate CRDs and RBAC from the markers.
 generate: ## Generate deepcopy code.
 	$(CONTROLLER_GEN) object paths=./api/...
 
+.PHONY: docs
+docs: manifests ## Generate the API field reference docs/reference.md from the CRDs.
+	$(GO) run ./hack/crdref -crds config/crd/bases -out docs/reference.md
+
 .PHONY: fmt
 fmt: ## Run go fmt.
 	$(GO) fmt ./...
@@ -49,8 +53,12 @@ test: manifests generate fmt vet lint envtest prometheus ## Lint, then run every
 	$(GO) test ./... -count=1
 
 .PHONY: verify
-verify: manifests generate ## Fail when generated files are out of date.
-	@git diff --exit-code -- api config || { echo "Generated files are stale: run make manifests generate"; exit 1; }
+verify: manifests generate docs ## Fail when generated files are out of date.
+	@git diff --exit-code -- api config docs || { echo "Generated files are stale: run make manifests generate docs"; exit 1; }
+
+.PHONY: bench
+bench: envtest ## Benchmarks: evaluation cost per account against decoding it, measured in the same run.
+	$(GO) test ./controllers/ -run '^$$' -bench . -benchmem
 
 .PHONY: envtest
 envtest: $(CONTROLPLANE_BIN) ## Build kube-apiserver, etcd and kubectl into bin/k8s.
@@ -73,6 +81,11 @@ $(GOLANGCI_LINT): hack/tools/go.mod hack/tools/go.sum
 	cd hack/tools && $(GO) build -o $(GOLANGCI_LINT) github.com/golangci/golangci-lint/v2/cmd/golangci-lint
 
 ##@ Run
+
+.PHONY: demo
+demo: envtest prometheus ## The demo: control plane, Prometheus, simulator, webhook sink, plans, accounts, manager; Ctrl-C stops it.
+	$(GO) build -o $(BIN)/demo ./hack/demo
+	exec $(BIN)/demo
 
 .PHONY: dev
 dev: envtest ## Run a local control plane with the samples and the manager; Ctrl-C stops it.

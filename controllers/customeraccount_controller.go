@@ -122,7 +122,7 @@ func (r *CustomerAccountReconciler) evaluate(ctx context.Context, acct *csv1alph
 	if r.Metrics != nil {
 		r.Metrics.ObserveEvaluation(len(step.Errors) == 0)
 	}
-	actNext, err := r.reconcileActions(ctx, acct, before, plan, now)
+	actNext, err := r.reconcileActions(ctx, acct, before, plan, step.Transitions, now)
 	return earliest(next, actNext), err
 }
 

@@ -77,32 +77,17 @@ func (r *CustomerAccountReconciler) reconcileStage(acct *csv1alpha1.CustomerAcco
 // action and never sends it under a new key. It returns when an action
 // next becomes due or retries.
 func (r *CustomerAccountReconciler) reconcileActions(ctx context.Context, acct *csv1alpha1.CustomerAccount,
-	before **csv1alpha1.CustomerAccount, plan *csv1alpha1.SuccessPlan, now time.Time) (time.Time, error) {
+	before **csv1alpha1.CustomerAccount, plan *csv1alpha1.SuccessPlan, passed []lifecycle.Transition, now time.Time) (time.Time, error) {
 	var next time.Time
-	if stage := stageOf(plan, acct.Status.Stage); stage != nil && acct.Status.StageEnteredAt != nil {
-		entered := acct.Status.StageEnteredAt.Time
-		for _, a := range stage.Actions {
-			key := actions.Key(string(acct.UID), stage.Name, entered, a.Name)
-			if actionIndex(acct.Status.Actions, key) >= 0 {
-				continue
-			}
-			due := entered
-			if a.After != nil {
-				due = entered.Add(a.After.Duration)
-			}
-			if now.Before(due) {
-				next = earliest(next, due)
-				continue
-			}
-			entry := csv1alpha1.ActionStatus{Name: a.Name, Stage: stage.Name, Key: key,
-				State: csv1alpha1.ActionPending, At: stampTime(now)}
-			if a.Webhook == nil {
-				entry.State = csv1alpha1.ActionDelivered
-			}
-			acct.Status.Actions = appendAction(acct.Status.Actions, entry)
-			r.event(acct, corev1.EventTypeNormal, ActionTriggeredReason, "Deliver",
-				"Action %s of stage %s is due (key %s)", a.Name, stage.Name, key)
+	// Stages entered and left within this evaluation still start their
+	// immediate actions; their delayed ones ended with the visit.
+	for i, tr := range passed {
+		if i < len(passed)-1 {
+			next = earliest(next, r.recordDue(acct, stageOf(plan, tr.To), tr.At.Truncate(time.Second), now, true))
 		}
+	}
+	if acct.Status.StageEnteredAt != nil {
+		next = earliest(next, r.recordDue(acct, stageOf(plan, acct.Status.Stage), acct.Status.StageEnteredAt.Time, now, false))
 	}
 
 	due := r.dueAttempts(acct, plan, now, &next)
@@ -202,6 +187,44 @@ func (r *CustomerAccountReconciler) event(obj client.Object, eventType, reason, 
 	if r.Recorder != nil {
 		r.Recorder.Eventf(obj, nil, eventType, reason, action, note, args...)
 	}
+}
+
+// recordDue records the due actions of one stage visit as Pending (or
+// Delivered for Event-only actions), with an Event each, and returns when
+// the next one becomes due. immediateOnly skips delayed actions.
+func (r *CustomerAccountReconciler) recordDue(acct *csv1alpha1.CustomerAccount, stage *csv1alpha1.Stage,
+	entered, now time.Time, immediateOnly bool) time.Time {
+	var next time.Time
+	if stage == nil {
+		return next
+	}
+	for _, a := range stage.Actions {
+		delayed := a.After != nil && a.After.Duration > 0
+		if immediateOnly && delayed {
+			continue
+		}
+		key := actions.Key(string(acct.UID), stage.Name, entered, a.Name)
+		if actionIndex(acct.Status.Actions, key) >= 0 {
+			continue
+		}
+		due := entered
+		if delayed {
+			due = entered.Add(a.After.Duration)
+		}
+		if now.Before(due) {
+			next = earliest(next, due)
+			continue
+		}
+		entry := csv1alpha1.ActionStatus{Name: a.Name, Stage: stage.Name, Key: key,
+			State: csv1alpha1.ActionPending, At: stampTime(now)}
+		if a.Webhook == nil {
+			entry.State = csv1alpha1.ActionDelivered
+		}
+		acct.Status.Actions = appendAction(acct.Status.Actions, entry)
+		r.event(acct, corev1.EventTypeNormal, ActionTriggeredReason, "Deliver",
+			"Action %s of stage %s is due (key %s)", a.Name, stage.Name, key)
+	}
+	return next
 }
 
 func stageOf(plan *csv1alpha1.SuccessPlan, name string) *csv1alpha1.Stage {

@@ -46,7 +46,7 @@ func run() error {
 		}
 	}()
 
-	kubeconfig := filepath.Join(root, "bin", "dev", "kubeconfig")
+	kubeconfig := filepath.Join(root, "bin", "dev.kubeconfig")
 	if err := testenv.WriteKubeconfig(env, kubeconfig); err != nil {
 		return err
 	}

@@ -1,0 +1,181 @@
+// Command demo runs a small customer base managed by success-operator on a
+// local control plane: a telemetry simulator scraped by a real Prometheus,
+// a webhook sink, three plans and about twenty accounts. It prints how to
+// reach it, then refreshes `kubectl get` of accounts and plans until
+// interrupted, and stops everything it started.
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"go.uber.org/zap/zapcore"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"customersuccess.dev/success-operator/controllers"
+	"customersuccess.dev/success-operator/internal/demo"
+	"customersuccess.dev/success-operator/internal/testenv"
+)
+
+func main() {
+	refresh := flag.Duration("refresh", 5*time.Second, "How often to print the accounts and plans; 0 prints nothing.")
+	flag.Parse()
+	if err := run(*refresh); err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		os.Exit(1)
+	}
+}
+
+func run(refresh time.Duration) error {
+	ctrl.SetLogger(zap.New(zap.Level(zapcore.ErrorLevel)))
+	ctx := ctrl.SetupSignalHandler()
+	root, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	env, err := testenv.New(root)
+	if err != nil {
+		return err
+	}
+	step("Starting the control plane (etcd, kube-apiserver) and installing the CRDs")
+	cfg, err := env.Start()
+	if err != nil {
+		return fmt.Errorf("starting the control plane: %w", err)
+	}
+	defer stop("control plane", env.Stop)
+	kubeconfig := filepath.Join(root, "bin", "demo.kubeconfig")
+	if err := testenv.WriteKubeconfig(env, kubeconfig); err != nil {
+		return err
+	}
+
+	step("Starting the telemetry simulator and Prometheus")
+	tele, err := demo.LoadTelemetry(filepath.Join(root, "config", "demo", "telemetry.yaml"))
+	if err != nil {
+		return err
+	}
+	sim := demo.NewSimulator(tele, time.Now)
+	simAddr, stopSim, err := serve(sim.Handler())
+	if err != nil {
+		return err
+	}
+	defer stopSim()
+	prom, err := testenv.StartPrometheus(root, []string{simAddr}, 2*time.Second)
+	if err != nil {
+		return err
+	}
+	defer stop("prometheus", prom.Stop)
+
+	sink := demo.NewSink([]byte("demo-signing-key"), func(d demo.Delivery) {
+		fmt.Printf("webhook  %-16s %-12s %-14s signed=%v duplicate=%v key=%s\n",
+			d.Payload.Action, d.Payload.Account, d.Payload.Stage, d.Signed, d.Duplicate, d.Payload.Key[:12])
+	})
+	sinkAddr, stopSink, err := serve(sink)
+	if err != nil {
+		return err
+	}
+	defer stopSink()
+
+	step("Applying the demo's plans and accounts with kubectl")
+	manifests, err := demo.Render(filepath.Join(root, "config", "demo"),
+		demo.Values{PrometheusURL: prom.URL, WebhookURL: "http://" + sinkAddr + "/hooks", Now: time.Now()})
+	if err != nil {
+		return err
+	}
+	kubectl := filepath.Join(testenv.BinDir(root), "kubectl")
+	apply := exec.CommandContext(ctx, kubectl, "--kubeconfig", kubeconfig, "apply", "-f", "-")
+	apply.Stdin, apply.Stdout, apply.Stderr = bytes.NewReader(manifests), os.Stdout, os.Stderr
+	if err := apply.Run(); err != nil {
+		return fmt.Errorf("applying the demo manifests: %w", err)
+	}
+
+	step("Starting the manager")
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:  testenv.Scheme(),
+		Metrics: metricsserver.Options{BindAddress: "127.0.0.1:8080"},
+	})
+	if err != nil {
+		return err
+	}
+	// The demo's plans send webhooks to the sink on loopback.
+	if err := controllers.SetupWithManager(mgr, controllers.Options{AccountConcurrency: 4, PlanConcurrency: 2, AccountMetrics: true}); err != nil {
+		return err
+	}
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+
+	fmt.Printf(`
+The demo is running. In another shell:
+
+  export KUBECONFIG=%s PATH=%s:$PATH
+  kubectl get customeraccounts -n demo -o wide
+  kubectl get successplans -n demo
+  kubectl describe customeraccount -n demo
+  kubectl get events -n demo --sort-by=.lastTimestamp
+  kubectl get successplan smb -n demo -o jsonpath='{.status.kpis}'
+
+Prometheus: %s   Operator metrics: http://127.0.0.1:8080/metrics
+Press Ctrl-C to stop everything.
+
+`, kubeconfig, filepath.Dir(kubectl), prom.URL)
+
+	if refresh > 0 {
+		go watch(ctx, kubectl, kubeconfig, refresh)
+	}
+	err = <-done
+	fmt.Println("\nStopping")
+	return err
+}
+
+// watch prints the accounts and plans every interval.
+func watch(ctx context.Context, kubectl, kubeconfig string, every time.Duration) {
+	ticker := time.NewTicker(every)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+		var out bytes.Buffer
+		for _, kind := range []string{"customeraccounts", "successplans"} {
+			cmd := exec.CommandContext(ctx, kubectl, "--kubeconfig", kubeconfig, "get", kind, "-n", "demo")
+			cmd.Stdout, cmd.Stderr = &out, &out
+			_ = cmd.Run()
+			out.WriteString("\n")
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		fmt.Printf("--- %s ---\n%s", time.Now().Format(time.TimeOnly), strings.TrimRight(out.String(), "\n")+"\n\n")
+	}
+}
+
+// serve runs h on a loopback port.
+func serve(h http.Handler) (string, func(), error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(l) }()
+	return l.Addr().String(), func() { _ = srv.Close() }, nil
+}
+
+func step(msg string) { fmt.Println("==> " + msg) }
+
+func stop(what string, f func() error) {
+	if err := f(); err != nil {
+		fmt.Fprintf(os.Stderr, "demo: stopping the %s: %v\n", what, err)
+	}
+}

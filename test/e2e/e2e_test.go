@@ -1,0 +1,186 @@
+// Package e2e runs the demo end to end with real clients: the manager as a
+// separate process, the real kubectl, a real Prometheus scraping the
+// telemetry simulator, and a webhook sink.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"customersuccess.dev/success-operator/internal/demo"
+	"customersuccess.dev/success-operator/internal/testenv"
+)
+
+// env is what every step of the scenario uses.
+type env struct {
+	t          *testing.T
+	kubectl    string
+	kubeconfig string
+	sim        *demo.Simulator
+	sink       *demo.Sink
+	metrics    string
+	managerLog *bytes.Buffer
+}
+
+func TestDemoEndToEnd(t *testing.T) {
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := t.TempDir()
+	e := &env{t: t, kubectl: filepath.Join(testenv.BinDir(root), "kubectl"), kubeconfig: filepath.Join(tmp, "kubeconfig")}
+
+	manager := filepath.Join(tmp, "manager")
+	build := exec.Command("go", "build", "-o", manager, ".")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building the manager: %v\n%s", err, out)
+	}
+
+	cp, err := testenv.New(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cp.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cp.Stop() })
+	if err := testenv.WriteKubeconfig(cp, e.kubeconfig); err != nil {
+		t.Fatal(err)
+	}
+
+	tele, err := demo.LoadTelemetry(filepath.Join(root, "config", "demo", "telemetry.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.sim = demo.NewSimulator(tele, time.Now)
+	simAddr := serve(t, e.sim.Handler())
+	prom, err := testenv.StartPrometheus(root, []string{simAddr}, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = prom.Stop() })
+	e.sink = demo.NewSink([]byte("demo-signing-key"), nil)
+	sinkAddr := serve(t, e.sink)
+
+	// The manager runs as its own process, as in a cluster.
+	e.metrics = freeAddr(t)
+	cmd := exec.Command(manager, "--metrics-bind-address="+e.metrics, "--health-probe-bind-address="+freeAddr(t),
+		"--leader-elect=false", "--zap-log-level=info")
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+e.kubeconfig)
+	e.managerLog = &bytes.Buffer{}
+	cmd.Stdout, cmd.Stderr = e.managerLog, e.managerLog
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("manager log (tail):\n%s", tail(e.managerLog.String(), 6000))
+		}
+	})
+
+	manifests, err := demo.Render(filepath.Join(root, "config", "demo"),
+		demo.Values{PrometheusURL: prom.URL, WebhookURL: "http://" + sinkAddr + "/hooks", Now: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.run(manifests, "apply", "-f", "-")
+	e.run(nil, "wait", "--for=condition=Ready", "successplans", "--all", "-n", "demo", "--timeout=60s")
+	e.run(nil, "wait", "--for=condition=Ready", "customeraccounts", "--all", "-n", "demo", "--timeout=60s")
+
+	scenario(e)
+}
+
+// run runs kubectl and returns its output; a failure fails the test.
+func (e *env) run(stdin []byte, args ...string) string {
+	e.t.Helper()
+	out, err := e.try(stdin, args...)
+	if err != nil {
+		e.t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+func (e *env) try(stdin []byte, args ...string) (string, error) {
+	cmd := exec.Command(e.kubectl, append([]string{"--kubeconfig", e.kubeconfig}, args...)...)
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// jsonpath reads a field of an object with kubectl get -o jsonpath.
+func (e *env) jsonpath(kind, name, path string) string {
+	out, err := e.try(nil, "get", kind, name, "-n", "demo", "-o", "jsonpath="+path)
+	if err != nil {
+		return "error: " + strings.TrimSpace(out)
+	}
+	return out
+}
+
+// eventually polls check until it returns "" (success) or the time is up.
+func (e *env) eventually(what string, within time.Duration, check func() string) {
+	e.t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		msg := check()
+		if msg == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("%s: not reached within %s: %s", what, within, msg)
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+func (e *env) scrape() (string, error) {
+	resp, err := http.Get("http://" + e.metrics + "/metrics")
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
+}
+
+func serve(t *testing.T, h http.Handler) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(func() { _ = srv.Shutdown(context.Background()) })
+	return l.Addr().String()
+}
+
+func freeAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = l.Close() }()
+	return l.Addr().String()
+}
+
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return "..." + s[len(s)-n:]
+}

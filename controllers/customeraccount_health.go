@@ -172,7 +172,7 @@ func (r *CustomerAccountReconciler) recordBandChange(acct *csv1alpha1.CustomerAc
 	eventType, from := corev1.EventTypeNormal, "none"
 	if prev != nil && prev.Band != "" {
 		from = string(prev.Band)
-		if bandRank(cur.Band) < bandRank(prev.Band) {
+		if health.Rank(cur.Band) < health.Rank(prev.Band) {
 			eventType = corev1.EventTypeWarning
 		}
 	}
@@ -187,17 +187,6 @@ func appendHistory(h []csv1alpha1.HistoryEntry, e csv1alpha1.HistoryEntry) []csv
 		h = append([]csv1alpha1.HistoryEntry(nil), h[len(h)-maxHistory:]...)
 	}
 	return h
-}
-
-func bandRank(b csv1alpha1.Band) int {
-	switch b {
-	case csv1alpha1.BandGreen:
-		return 2
-	case csv1alpha1.BandYellow:
-		return 1
-	default:
-		return 0
-	}
 }
 
 // setMetricsAvailable names the failing measures and why.

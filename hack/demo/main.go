@@ -44,20 +44,13 @@ func run(refresh time.Duration) error {
 	if err != nil {
 		return err
 	}
-	env, err := testenv.New(root)
+	step("Starting the control plane (etcd, kube-apiserver) and installing the CRDs")
+	kubeconfig := filepath.Join(root, "bin", "demo.kubeconfig")
+	env, cfg, err := testenv.StartLocal(root, kubeconfig)
 	if err != nil {
 		return err
-	}
-	step("Starting the control plane (etcd, kube-apiserver) and installing the CRDs")
-	cfg, err := env.Start()
-	if err != nil {
-		return fmt.Errorf("starting the control plane: %w", err)
 	}
 	defer stop("control plane", env.Stop)
-	kubeconfig := filepath.Join(root, "bin", "demo.kubeconfig")
-	if err := testenv.WriteKubeconfig(env, kubeconfig); err != nil {
-		return err
-	}
 
 	step("Starting the telemetry simulator and Prometheus")
 	tele, err := demo.LoadTelemetry(filepath.Join(root, "config", "demo", "telemetry.yaml"))

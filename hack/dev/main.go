@@ -32,24 +32,16 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	env, err := testenv.New(root)
+	kubeconfig := filepath.Join(root, "bin", "dev.kubeconfig")
+	env, cfg, err := testenv.StartLocal(root, kubeconfig)
 	if err != nil {
 		return err
-	}
-	cfg, err := env.Start()
-	if err != nil {
-		return fmt.Errorf("starting the control plane: %w", err)
 	}
 	defer func() {
 		if err := env.Stop(); err != nil {
 			fmt.Fprintln(os.Stderr, "dev: stopping the control plane:", err)
 		}
 	}()
-
-	kubeconfig := filepath.Join(root, "bin", "dev.kubeconfig")
-	if err := testenv.WriteKubeconfig(env, kubeconfig); err != nil {
-		return err
-	}
 	kubectl := filepath.Join(root, "bin", "k8s", "kubectl")
 	apply := exec.Command(kubectl, "--kubeconfig", kubeconfig, "apply", "-k", filepath.Join(root, "config", "samples"))
 	apply.Stdout, apply.Stderr = os.Stdout, os.Stderr

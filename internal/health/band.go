@@ -4,8 +4,8 @@ import (
 	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
 )
 
-// rank orders bands from Red (0) to Green (2); -1 for anything else.
-func rank(b csv1alpha1.Band) int {
+// Rank orders bands from Red (0) to Green (2); -1 for anything else.
+func Rank(b csv1alpha1.Band) int {
 	switch b {
 	case csv1alpha1.BandRed:
 		return 0
@@ -40,14 +40,14 @@ func rawBand(score int64, m Model) csv1alpha1.Band {
 func BandOf(score int32, prev csv1alpha1.Band, m Model) csv1alpha1.Band {
 	s := int64(score)
 	raw := rawBand(s, m)
-	p := rank(prev)
+	p := Rank(prev)
 	if p < 0 {
 		return raw
 	}
 	h := max(int64(m.Hysteresis), 0)
 	green, yellow := int64(m.Green), int64(m.Yellow)
 	b := prev
-	switch r := rank(raw); {
+	switch r := Rank(raw); {
 	case r > p:
 		if b == csv1alpha1.BandRed && s >= yellow+h {
 			b = csv1alpha1.BandYellow

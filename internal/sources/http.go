@@ -10,7 +10,6 @@ import (
 	"reflect"
 	"strconv"
 
-	"golang.org/x/sync/errgroup"
 	"k8s.io/client-go/util/jsonpath"
 
 	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
@@ -29,24 +28,12 @@ func (h *HTTP) Pull(ctx context.Context, m *csv1alpha1.Measure, targets []Target
 	if err := jsonpath.New(m.Name).Parse(m.JSONPath); err != nil {
 		return FailAll(targets, "jsonPath: "+err.Error())
 	}
-	results := make([]Sample, len(targets))
-	g := errgroup.Group{}
-	g.SetLimit(Concurrency)
-	for i, t := range targets {
-		g.Go(func() error {
-			// A parsed JSONPath keeps state while it runs: one per request.
-			jp := jsonpath.New(m.Name)
-			_ = jp.Parse(m.JSONPath)
-			results[i] = h.pullOne(ctx, jp, t)
-			return nil
-		})
-	}
-	_ = g.Wait()
-	out := make(map[string]Sample, len(targets))
-	for i, t := range targets {
-		out[t.Name] = results[i]
-	}
-	return out
+	return eachTarget(targets, func(t Target) Sample {
+		// A parsed JSONPath keeps state while it runs: one per request.
+		jp := jsonpath.New(m.Name)
+		_ = jp.Parse(m.JSONPath)
+		return h.pullOne(ctx, jp, t)
+	})
 }
 
 // pullOne fetches and reads one account's document.

@@ -11,7 +11,6 @@ import (
 	promapi "github.com/prometheus/client_golang/api"
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
-	"golang.org/x/sync/errgroup"
 
 	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
 )
@@ -89,34 +88,21 @@ func (p *Prometheus) accountID(t Target) string {
 
 // pullEach runs a templated query per account with bounded concurrency.
 func (p *Prometheus) pullEach(ctx context.Context, m *csv1alpha1.Measure, targets []Target) map[string]Sample {
-	results := make([]Sample, len(targets))
-	g := errgroup.Group{}
-	g.SetLimit(Concurrency)
-	for i, t := range targets {
-		g.Go(func() error {
-			q, err := expand(m.Query, t)
-			if err != nil {
-				results[i] = Sample{Err: err.Error()}
-				return nil
-			}
-			vec, err := p.query(ctx, q)
-			switch {
-			case err != nil:
-				results[i] = Sample{Err: err.Error()}
-			case len(vec) != 1:
-				results[i] = Sample{Err: fmt.Sprintf("query returned %d series, want 1", len(vec))}
-			default:
-				results[i] = finite(float64(vec[0].Value))
-			}
-			return nil
-		})
-	}
-	_ = g.Wait()
-	out := make(map[string]Sample, len(targets))
-	for i, t := range targets {
-		out[t.Name] = results[i]
-	}
-	return out
+	return eachTarget(targets, func(t Target) Sample {
+		q, err := expand(m.Query, t)
+		if err != nil {
+			return Sample{Err: err.Error()}
+		}
+		vec, err := p.query(ctx, q)
+		switch {
+		case err != nil:
+			return Sample{Err: err.Error()}
+		case len(vec) != 1:
+			return Sample{Err: fmt.Sprintf("query returned %d series, want 1", len(vec))}
+		default:
+			return finite(float64(vec[0].Value))
+		}
+	})
 }
 
 // query runs an instant query at the server's present and returns its

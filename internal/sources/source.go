@@ -9,6 +9,8 @@ import (
 	"strings"
 	"text/template"
 
+	"golang.org/x/sync/errgroup"
+
 	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
 )
 
@@ -89,4 +91,24 @@ func Describe(err error) string {
 		return "request timed out"
 	}
 	return fmt.Sprint(err)
+}
+
+// eachTarget runs pull for every target, at most Concurrency at a time, and
+// returns the samples by account name.
+func eachTarget(targets []Target, pull func(Target) Sample) map[string]Sample {
+	results := make([]Sample, len(targets))
+	g := errgroup.Group{}
+	g.SetLimit(Concurrency)
+	for i, t := range targets {
+		g.Go(func() error {
+			results[i] = pull(t)
+			return nil
+		})
+	}
+	_ = g.Wait()
+	out := make(map[string]Sample, len(targets))
+	for i, t := range targets {
+		out[t.Name] = results[i]
+	}
+	return out
 }

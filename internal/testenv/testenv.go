@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
@@ -80,4 +81,23 @@ func WriteKubeconfig(env *envtest.Environment, path string) error {
 		return err
 	}
 	return os.WriteFile(path, data, 0o600)
+}
+
+// StartLocal starts the local control plane of root with the CRDs
+// installed, and writes a cluster-admin kubeconfig for it. The caller
+// stops the environment.
+func StartLocal(root, kubeconfig string) (*envtest.Environment, *rest.Config, error) {
+	env, err := New(root)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		return nil, nil, fmt.Errorf("starting the control plane: %w", err)
+	}
+	if err := WriteKubeconfig(env, kubeconfig); err != nil {
+		_ = env.Stop()
+		return nil, nil, err
+	}
+	return env, cfg, nil
 }

@@ -47,17 +47,11 @@ func TestDemoEndToEnd(t *testing.T) {
 		t.Fatalf("building the manager: %v\n%s", err, out)
 	}
 
-	cp, err := testenv.New(root)
+	cp, _, err := testenv.StartLocal(root, e.kubeconfig)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cp.Start(); err != nil {
-		t.Fatal(err)
-	}
 	t.Cleanup(func() { _ = cp.Stop() })
-	if err := testenv.WriteKubeconfig(cp, e.kubeconfig); err != nil {
-		t.Fatal(err)
-	}
 
 	tele, err := demo.LoadTelemetry(filepath.Join(root, "config", "demo", "telemetry.yaml"))
 	if err != nil {

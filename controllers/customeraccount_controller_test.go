@@ -6,7 +6,10 @@ import (
 
 	. "github.com/onsi/gomega"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	kstatus "sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
@@ -26,6 +29,8 @@ func TestAccountResolvesHighestPriorityPlan(t *testing.T) {
 		g.Expect(ready.Status).To(Equal(metav1.ConditionTrue))
 		g.Expect(ready.Reason).To(Equal(csv1alpha1.ReconciledReason))
 		g.Expect(ready.ObservedGeneration).To(Equal(a.Generation))
+		g.Expect(kstatusOf(g, a)).To(Equal(kstatus.CurrentStatus))
+		g.Expect(kstatusOf(g, plan(g, ns, "high"))).To(Equal(kstatus.CurrentStatus))
 	}, timeout, poll).Should(Succeed())
 
 	// Lowering the winner's priority to a tie hands the account to the name
@@ -85,6 +90,7 @@ func TestAccountWithoutPlan(t *testing.T) {
 		g.Expect(ready.Reason).To(Equal(csv1alpha1.NoPlanReason))
 		g.Expect(o.Status.Plan).To(BeEmpty())
 		g.Expect(o.Status.MRR).To(Equal(csv1alpha1.Decimal("3000")))
+		g.Expect(kstatusOf(g, o)).To(Equal(kstatus.InProgressStatus))
 	}, timeout, poll).Should(Succeed())
 
 	// A plan created later is picked up without touching the accounts; a
@@ -204,4 +210,14 @@ func TestUnchangedObjectsCauseNoWrites(t *testing.T) {
 	g.Expect(direct.get("get", acct, ns)).To(Equal(2))
 	g.Expect(direct.get("status", acct, ns)).To(BeZero())
 	g.Expect(direct.get("status", &csv1alpha1.SuccessPlan{}, ns)).To(BeZero())
+}
+
+// kstatusOf computes the kstatus of an object, as GitOps tools and
+// kubectl wait see it.
+func kstatusOf(g Gomega, obj runtime.Object) kstatus.Status {
+	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	g.Expect(err).NotTo(HaveOccurred())
+	res, err := kstatus.Compute(&unstructured.Unstructured{Object: u})
+	g.Expect(err).NotTo(HaveOccurred())
+	return res.Status
 }

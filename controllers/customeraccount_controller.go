@@ -61,8 +61,10 @@ type CustomerAccountReconciler struct {
 // +kubebuilder:rbac:groups=customersuccess.dev,resources=customeraccounts/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
-// Reconcile resolves the account's plan, computes its MRR and writes status
-// once, only when it changed.
+// Reconcile resolves the account's plan, computes its MRR, evaluates it
+// against the plan (health, stage, signals, actions) and writes status
+// once, only when it changed. It requeues at the next moment the result
+// changes by itself.
 func (r *CustomerAccountReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	acct := &csv1alpha1.CustomerAccount{}
 	if err := r.Get(ctx, req.NamespacedName, acct); err != nil {
@@ -111,7 +113,7 @@ func (r *CustomerAccountReconciler) evaluate(ctx context.Context, acct *csv1alph
 		// A stage transition's entry already carries the new band.
 		h := acct.Status.Health
 		acct.Status.History = appendHistory(acct.Status.History, csv1alpha1.HistoryEntry{
-			At: metav1.NewTime(now.Truncate(time.Second)), Score: h.Score, Band: h.Band, Stage: acct.Status.Stage})
+			At: *lifecycle.Stamp(now), Score: h.Score, Band: h.Band, Stage: acct.Status.Stage})
 	}
 	vars := lifecycle.Vars(lifecycle.Input{Account: acct, MRR: mrr, Health: acct.Status.Health, Now: now,
 		Stage: acct.Status.Stage, StageEnteredAt: timeOf(acct.Status.StageEnteredAt)})
@@ -166,7 +168,8 @@ func (r *CustomerAccountReconciler) reconcilePlan(ctx context.Context, acct *csv
 			"No SuccessPlan selects this account; set spec.successPlanRef or label it for a plan's accountSelector")
 	default:
 		acct.Status.Plan = plan.Name
-		if model := r.Models.Get(plan); !model.Valid() {
+		model := r.Models.Get(plan)
+		if !model.Valid() {
 			// Keep every last good value: only Ready says the plan is broken.
 			setReady(acct, metav1.ConditionFalse, csv1alpha1.PlanInvalidReason,
 				truncate(fmt.Sprintf("SuccessPlan %q is not valid: %s", plan.Name, errorListMessage(model)), maxMessage))
@@ -174,7 +177,7 @@ func (r *CustomerAccountReconciler) reconcilePlan(ctx context.Context, acct *csv
 		}
 		setReady(acct, metav1.ConditionTrue, csv1alpha1.ReconciledReason,
 			fmt.Sprintf("Managed by SuccessPlan %q", plan.Name))
-		return plan, r.Models.Get(plan), nil
+		return plan, model, nil
 	}
 	return nil, nil, nil
 }

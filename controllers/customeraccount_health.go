@@ -58,7 +58,7 @@ func (r *CustomerAccountReconciler) reconcileHealth(acct *csv1alpha1.CustomerAcc
 	prev := acct.Status.Health
 	accountVar := lifecycle.AccountVar(lifecycle.Input{Account: acct, MRR: mrr, Now: now})
 
-	measures, static, waiting := r.gatherMeasures(acct, plan, model, planKey, accountVar, now)
+	measures, waiting := r.gatherMeasures(acct, plan, model, planKey, accountVar)
 	if waiting && r.Collectors != nil {
 		r.Collectors.Wake(planKey)
 	}
@@ -72,7 +72,6 @@ func (r *CustomerAccountReconciler) reconcileHealth(acct *csv1alpha1.CustomerAcc
 		TrendWindow: hm.TrendWindow.Duration, PlanGeneration: plan.Generation,
 	}, prev)
 	status := res.Status
-	stableTimes(&status, prev, static)
 	acct.Status.Health = &status
 
 	bandChanged := res.Scored && (prev == nil || prev.Band != status.Band)
@@ -85,10 +84,10 @@ func (r *CustomerAccountReconciler) reconcileHealth(acct *csv1alpha1.CustomerAcc
 }
 
 // gatherMeasures builds the health inputs of every plan measure. It
-// reports which measures are static, and whether a remote measure has no
-// observation yet (the collector has not seen the account).
+// reports whether a remote measure has no observation yet (the collector
+// has not seen the account).
 func (r *CustomerAccountReconciler) gatherMeasures(acct *csv1alpha1.CustomerAccount, plan *csv1alpha1.SuccessPlan,
-	model *PlanModel, planKey types.NamespacedName, accountVar map[string]any, now time.Time) ([]health.Measure, map[string]bool, bool) {
+	model *PlanModel, planKey types.NamespacedName, accountVar map[string]any) ([]health.Measure, bool) {
 	kinds := map[string]bool{} // source name -> static
 	for _, s := range plan.Spec.Sources {
 		kinds[s.Name] = s.Static != nil
@@ -97,7 +96,6 @@ func (r *CustomerAccountReconciler) gatherMeasures(acct *csv1alpha1.CustomerAcco
 	if defaultStale <= 0 {
 		defaultStale = 15 * time.Minute
 	}
-	static := map[string]bool{}
 	waiting := false
 	out := make([]health.Measure, 0, len(plan.Spec.Measures))
 	for i := range plan.Spec.Measures {
@@ -116,10 +114,10 @@ func (r *CustomerAccountReconciler) gatherMeasures(acct *csv1alpha1.CustomerAcco
 			}
 		}
 		if kinds[m.Source] {
-			static[m.Name] = true
+			// A static value is as current as the spec: it has no
+			// observation time and is never stale.
 			s := sources.Static(&acct.Spec.Signals, m.Key)
-			// A static value is as current as the spec: never stale.
-			hm.Obs = health.Observation{Value: s.Value, Has: s.Err == "", At: now, Err: s.Err}
+			hm.Obs = health.Observation{Value: s.Value, Has: s.Err == "", Err: s.Err}
 		} else if obs, ok := r.Store.Get(planKey, acct.Name, m.Name); ok {
 			hm.Obs = obs
 		} else {
@@ -139,28 +137,7 @@ func (r *CustomerAccountReconciler) gatherMeasures(acct *csv1alpha1.CustomerAcco
 		}
 		out = append(out, hm)
 	}
-	return out, static, waiting
-}
-
-// stableTimes keeps timestamps tied to what they time, so that an
-// unchanged world writes nothing: a measure's observedAt moves only when
-// its value changes, and static measures have none.
-func stableTimes(status *csv1alpha1.HealthStatus, prev *csv1alpha1.HealthStatus, static map[string]bool) {
-	for i := range status.Measures {
-		m := &status.Measures[i]
-		if static[m.Name] {
-			m.ObservedAt = nil
-			continue
-		}
-		if prev == nil || m.ObservedAt == nil {
-			continue
-		}
-		for _, p := range prev.Measures {
-			if p.Name == m.Name && p.Value == m.Value && p.ObservedAt != nil && !m.Stale {
-				m.ObservedAt = p.ObservedAt
-			}
-		}
-	}
+	return out, waiting
 }
 
 // recordBandChange records an Event; evaluate adds the history entry once

@@ -54,7 +54,7 @@ func (r *CustomerAccountReconciler) reconcileStage(acct *csv1alpha1.CustomerAcco
 		acct.Status.StageEnteredAt = &t
 	}
 	for _, tr := range step.Transitions {
-		entry := csv1alpha1.HistoryEntry{At: metav1.NewTime(tr.At.Truncate(time.Second)), Stage: tr.To}
+		entry := csv1alpha1.HistoryEntry{At: metav1.NewTime(tr.At), Stage: tr.To}
 		if h := acct.Status.Health; h != nil {
 			entry.Score, entry.Band = h.Score, h.Band
 		}
@@ -81,10 +81,8 @@ func (r *CustomerAccountReconciler) reconcileActions(ctx context.Context, acct *
 	var next time.Time
 	// Stages entered and left within this evaluation still start their
 	// immediate actions; their delayed ones ended with the visit.
-	for i, tr := range passed {
-		if i < len(passed)-1 {
-			next = earliest(next, r.recordDue(acct, stageOf(plan, tr.To), tr.At.Truncate(time.Second), now, true))
-		}
+	for i := 0; i+1 < len(passed); i++ {
+		next = earliest(next, r.recordDue(acct, stageOf(plan, passed[i].To), passed[i].At, now, true))
 	}
 	if acct.Status.StageEnteredAt != nil {
 		next = earliest(next, r.recordDue(acct, stageOf(plan, acct.Status.Stage), acct.Status.StageEnteredAt.Time, now, false))
@@ -115,7 +113,7 @@ func (r *CustomerAccountReconciler) dueAttempts(acct *csv1alpha1.CustomerAccount
 			continue
 		}
 		if a := actionOf(plan, e.Stage, e.Name); a == nil || a.Webhook == nil {
-			e.State, e.At, e.Message = csv1alpha1.ActionFailed, stampTime(now), "action no longer in the plan"
+			e.State, e.At, e.Message = csv1alpha1.ActionFailed, lifecycle.Stamp(now), "action no longer in the plan"
 			continue
 		}
 		at := timeOf(e.At)
@@ -143,7 +141,7 @@ func (r *CustomerAccountReconciler) attempt(ctx context.Context, acct *csv1alpha
 	}
 	err := r.send(ctx, acct.Namespace, hook, payload)
 	e.Attempts++
-	e.At = stampTime(now)
+	e.At = lifecycle.Stamp(now)
 	switch {
 	case err == nil:
 		e.State, e.Message = csv1alpha1.ActionDelivered, ""
@@ -216,7 +214,7 @@ func (r *CustomerAccountReconciler) recordDue(acct *csv1alpha1.CustomerAccount, 
 			continue
 		}
 		entry := csv1alpha1.ActionStatus{Name: a.Name, Stage: stage.Name, Key: key,
-			State: csv1alpha1.ActionPending, At: stampTime(now)}
+			State: csv1alpha1.ActionPending, At: lifecycle.Stamp(now)}
 		if a.Webhook == nil {
 			entry.State = csv1alpha1.ActionDelivered
 		}
@@ -271,9 +269,4 @@ func appendAction(list []csv1alpha1.ActionStatus, e csv1alpha1.ActionStatus) []c
 		list = append(list[:i], list[i+1:]...)
 	}
 	return list
-}
-
-func stampTime(t time.Time) *metav1.Time {
-	mt := metav1.NewTime(t.Truncate(time.Second))
-	return &mt
 }

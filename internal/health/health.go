@@ -21,7 +21,7 @@ import (
 type Observation struct {
 	Value float64   // the last value the source returned successfully
 	Has   bool      // Value is set (a pull has succeeded at least once)
-	At    time.Time // when Value was returned
+	At    time.Time // when Value was last returned; zero for values without an observation time (static signals)
 	Err   string    // why the latest pull failed; "" when it succeeded
 }
 
@@ -167,10 +167,9 @@ func evaluateMeasure(now time.Time, m Measure) evaluated {
 		if !ok {
 			break
 		}
-		at := metav1.NewTime(lv.at.Truncate(time.Second))
-		e.status.ObservedAt = &at
+		e.status.ObservedAt = observedAt(lv, m.Previous)
 		raw = lv.value
-		if m.StaleAfter > 0 {
+		if m.StaleAfter > 0 && !lv.at.IsZero() {
 			staleAt = lv.at.Add(m.StaleAfter)
 			e.status.Stale = now.After(staleAt) // now - at > staleAfter
 			if !e.status.Stale {
@@ -239,6 +238,22 @@ func activeOverride(now time.Time, o *csv1alpha1.Override) (value float64, activ
 		return 0, false, "override: value is not a finite number"
 	}
 	return v, true, ""
+}
+
+// observedAt is the time the status shows for a value: when it was first
+// observed, so that it moves only when the value does and an unchanged
+// world writes nothing. nil for values without an observation time.
+func observedAt(lv lastValue, prev *csv1alpha1.MeasureStatus) *metav1.Time {
+	if lv.at.IsZero() {
+		return nil
+	}
+	if prev != nil && !prev.Overridden && prev.ObservedAt != nil && !prev.ObservedAt.After(lv.at) {
+		if d, ok := formatValue(lv.value); ok && d == prev.Value {
+			return prev.ObservedAt
+		}
+	}
+	at := metav1.NewTime(lv.at.Truncate(time.Second))
+	return &at
 }
 
 // lastKnown is the value the measure would show: the observation, or under

@@ -36,7 +36,7 @@ type State struct {
 	Objectives []csv1alpha1.ObjectiveStatus
 }
 
-// Transition is one stage change.
+// Transition is one stage change; At is in whole seconds, as status keeps it.
 type Transition struct {
 	From, To string
 	Reason   string
@@ -74,8 +74,9 @@ func Advance(stages []csv1alpha1.Stage, x *Expressions, cur State, churned bool,
 		Objectives: append([]csv1alpha1.ObjectiveStatus(nil), cur.Objectives...)}}
 	move := func(to, reason string) {
 		st.closeObjectives(st.Stage, now)
-		st.Transitions = append(st.Transitions, Transition{From: st.Stage, To: to, Reason: reason, At: now})
-		st.Stage, st.EnteredAt = to, now.Truncate(time.Second)
+		at := now.Truncate(time.Second)
+		st.Transitions = append(st.Transitions, Transition{From: st.Stage, To: to, Reason: reason, At: at})
+		st.Stage, st.EnteredAt = to, at
 		st.dropObjectives(to)
 	}
 	switch {
@@ -144,7 +145,7 @@ func (st *Step) evaluateObjectives(stages []csv1alpha1.Stage, i int, x *Expressi
 		k := st.objective(stages[i].Name, o.Name)
 		if k < 0 {
 			st.Objectives = append(st.Objectives, csv1alpha1.ObjectiveStatus{Name: o.Name, Stage: stages[i].Name,
-				State: csv1alpha1.ObjectivePending, At: stamp(st.EnteredAt)})
+				State: csv1alpha1.ObjectivePending, At: Stamp(st.EnteredAt)})
 			k = len(st.Objectives) - 1
 		}
 		if st.Objectives[k].State != csv1alpha1.ObjectivePending {
@@ -152,7 +153,7 @@ func (st *Step) evaluateObjectives(stages []csv1alpha1.Stage, i int, x *Expressi
 		}
 		path := field.NewPath("spec", "stages").Index(i).Child("objectives").Index(j).Child("when")
 		if st.holds(x.ObjectiveWhen[stages[i].Name][o.Name], path, vs) {
-			st.Objectives[k].State, st.Objectives[k].At = csv1alpha1.ObjectiveAchieved, stamp(now)
+			st.Objectives[k].State, st.Objectives[k].At = csv1alpha1.ObjectiveAchieved, Stamp(now)
 		}
 	}
 	if len(st.Objectives) > maxObjectives {
@@ -184,7 +185,7 @@ func (st *Step) checkDeadlines(stages []csv1alpha1.Stage, now time.Time) {
 		}
 		deadline := st.EnteredAt.Add(o.Within.Duration)
 		if now.After(deadline) {
-			st.Objectives[k].State, st.Objectives[k].At = csv1alpha1.ObjectiveOverdue, stamp(now)
+			st.Objectives[k].State, st.Objectives[k].At = csv1alpha1.ObjectiveOverdue, Stamp(now)
 		} else {
 			st.next(deadline.Add(time.Nanosecond))
 		}
@@ -201,7 +202,7 @@ func (st *Step) next(t time.Time) {
 func (st *Step) closeObjectives(stage string, now time.Time) {
 	for k := range st.Objectives {
 		if st.Objectives[k].Stage == stage && st.Objectives[k].State == csv1alpha1.ObjectivePending {
-			st.Objectives[k].State, st.Objectives[k].At = csv1alpha1.ObjectiveOverdue, stamp(now)
+			st.Objectives[k].State, st.Objectives[k].At = csv1alpha1.ObjectiveOverdue, Stamp(now)
 		}
 	}
 }
@@ -236,8 +237,9 @@ func indexOf(stages []csv1alpha1.Stage, name string) int {
 	return -1
 }
 
-// stamp is a status time: the API stores seconds, so status keeps seconds.
-func stamp(t time.Time) *metav1.Time {
+// Stamp is a status time: the API stores seconds, so status keeps seconds
+// and compares equal after a round trip.
+func Stamp(t time.Time) *metav1.Time {
 	mt := metav1.NewTime(t.Truncate(time.Second))
 	return &mt
 }

@@ -1,7 +1,6 @@
 package sources
 
 import (
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -150,8 +149,3 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 }
 
 func (b *limitedBody) Close() error { return b.rc.Close() }
-
-// withContext is a helper for sources: a request with the context attached.
-func newRequest(ctx context.Context, method, url string) (*http.Request, error) {
-	return http.NewRequestWithContext(ctx, method, url, nil)
-}

@@ -42,7 +42,7 @@ func (h *HTTP) pullOne(ctx context.Context, jp *jsonpath.JSONPath, t Target) Sam
 	if err != nil {
 		return Sample{Err: err.Error()}
 	}
-	req, err := newRequest(ctx, http.MethodGet, u)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return Sample{Err: "bad URL"}
 	}

@@ -48,8 +48,28 @@ vet: ## Run go vet.
 lint: $(GOLANGCI_LINT) ## Run golangci-lint.
 	$(GOLANGCI_LINT) run ./...
 
+# FUZZ_TARGETS are the native fuzz targets, package:Name; go test runs one
+# -fuzz target per package per run. Add a new FuzzX here.
+FUZZ_TARGETS := \
+	./internal/kpi:FuzzAggregate ./internal/kpi:FuzzDecimal ./internal/kpi:FuzzSurveyStatus \
+	./internal/health:FuzzEvaluate ./internal/health:FuzzEvaluateMeasures ./internal/health:FuzzSurveys \
+	./internal/lifecycle:FuzzCompile ./internal/lifecycle:FuzzEval ./internal/lifecycle:FuzzAdvance \
+	./internal/sources:FuzzPick ./internal/sources:FuzzExpand ./internal/sources:FuzzValidatePlan ./internal/sources:FuzzPrometheusQuery
+FUZZTIME ?= 2s
+
+# -fuzztime also covers the replay of the cached corpus, which a short run
+# may not finish: the seeds and testdata/fuzz are replayed first, as tests.
+.PHONY: fuzz
+fuzz: ## Replay every fuzz corpus, then fuzz each target for FUZZTIME (2s); a failing input lands in testdata/fuzz.
+	$(GO) test -count=1 -run '^Fuzz' $(sort $(foreach t,$(FUZZ_TARGETS),$(firstword $(subst :, ,$(t)))))
+	@failed=""; for t in $(FUZZ_TARGETS); do \
+		echo "$(GO) test $${t%%:*} -run '^$$' -fuzz '^$${t##*:}$$' -fuzztime $(FUZZTIME)"; \
+		$(GO) test $${t%%:*} -run '^$$' -fuzz "^$${t##*:}\$$" -fuzztime $(FUZZTIME) || failed="$$failed $${t##*:}"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "Failing fuzz targets:$$failed"; exit 1; fi
+
 .PHONY: test
-test: manifests generate fmt vet lint envtest prometheus ## Lint, then run every test against a real control plane and Prometheus.
+test: manifests generate fmt vet lint envtest prometheus fuzz ## Lint, then run every test against a real control plane and Prometheus.
 	$(GO) test ./... -count=1
 
 .PHONY: verify
@@ -98,7 +118,7 @@ build: ## Build the manager binary.
 
 .PHONY: run
 run: ## Run the manager against the current kubeconfig.
-	$(GO) run . --leader-elect=false
+	$(GO) run . --leader-elect=false --metrics-secure=false
 
 ##@ Deployment
 

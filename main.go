@@ -4,7 +4,9 @@ package main
 
 import (
 	"flag"
+	"fmt"
 	"os"
+	"path/filepath"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -12,6 +14,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
@@ -22,12 +25,24 @@ import (
 func main() {
 	var (
 		metricsAddr, probeAddr string
+		metricsCertPath        string
+		metricsCertName        string
+		metricsCertKey         string
+		metricsSecure          bool
 		leaderElect            bool
 		qps                    float64
 		burst                  int
 		opts                   controllers.Options
 	)
-	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address the Prometheus metrics endpoint binds to; 0 disables it.")
+	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8443", "Address the Prometheus metrics endpoint binds to; 0 disables it.")
+	flag.BoolVar(&metricsSecure, "metrics-secure", true,
+		"Serve metrics over HTTPS to callers the API server authenticates (TokenReview) and authorizes "+
+			"(SubjectAccessReview: get on the non-resource URL /metrics). "+
+			"Set to false only for local runs: it serves plain HTTP without authentication.")
+	flag.StringVar(&metricsCertPath, "metrics-cert-path", "",
+		"Directory that holds the metrics server's certificate and key; empty uses a generated self-signed certificate.")
+	flag.StringVar(&metricsCertName, "metrics-cert-name", "tls.crt", "File name of the metrics server's certificate in --metrics-cert-path.")
+	flag.StringVar(&metricsCertKey, "metrics-cert-key", "tls.key", "File name of the metrics server's key in --metrics-cert-path.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address the /healthz and /readyz probes bind to.")
 	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader so that only one replica reconciles.")
 	flag.Float64Var(&qps, "kube-api-qps", 50, "Queries per second the manager may send to the API server.")
@@ -46,11 +61,16 @@ func main() {
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	log := ctrl.Log.WithName("setup")
 
+	metrics, err := metricsOptions(metricsAddr, metricsSecure, metricsCertPath, metricsCertName, metricsCertKey)
+	if err != nil {
+		log.Error(err, "Invalid metrics flags")
+		os.Exit(1)
+	}
 	cfg := ctrl.GetConfigOrDie()
 	cfg.QPS, cfg.Burst = float32(qps), burst
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        scheme(),
-		Metrics:                       metricsserver.Options{BindAddress: metricsAddr},
+		Metrics:                       metrics,
 		HealthProbeBindAddress:        probeAddr,
 		LeaderElection:                leaderElect,
 		LeaderElectionID:              "success-operator.customersuccess.dev",
@@ -77,6 +97,30 @@ func main() {
 		log.Error(err, "Manager stopped with an error")
 		os.Exit(1)
 	}
+}
+
+// metricsOptions configures the metrics server. Secure serving needs the
+// manager's ServiceAccount to create TokenReviews and SubjectAccessReviews
+// (config/rbac/metrics_auth_role.yaml), and the scraper a role with get on
+// /metrics (config/rbac/metrics_reader_role.yaml).
+func metricsOptions(addr string, secure bool, certPath, certName, keyName string) (metricsserver.Options, error) {
+	opts := metricsserver.Options{BindAddress: addr, SecureServing: secure}
+	if !secure {
+		return opts, nil
+	}
+	opts.FilterProvider = filters.WithAuthenticationAndAuthorization
+	if certPath != "" {
+		// controller-runtime falls back to a self-signed certificate when the
+		// files are missing; a path that was given but is wrong is an error.
+		for _, name := range []string{certName, keyName} {
+			if _, err := os.Stat(filepath.Join(certPath, name)); err != nil {
+				return opts, fmt.Errorf("--metrics-cert-path: %w", err)
+			}
+		}
+		// The server watches the files and picks up a renewed certificate.
+		opts.CertDir, opts.CertName, opts.KeyName = certPath, certName, keyName
+	}
+	return opts, nil
 }
 
 // scheme returns the built-in kinds and this API.

@@ -182,36 +182,52 @@ func (c *Collectors) collect(ctx context.Context, key types.NamespacedName, plan
 	measures := map[string]bool{}
 	changed := map[string]bool{}
 	srcs := c.sources(ctx, plan)
+	// Measures grouped by source, in plan order: one Pull per source lets
+	// a source share a request between its measures.
+	bySource := map[string][]*csv1alpha1.Measure{}
+	var order []string
 	for i := range plan.Spec.Measures {
 		m := &plan.Spec.Measures[i]
-		src, ok := srcs[m.Source]
-		if !ok || len(targets) == 0 {
+		if _, ok := srcs[m.Source]; !ok || len(targets) == 0 {
 			continue // static sources are read by the account reconciler
 		}
+		if bySource[m.Source] == nil {
+			order = append(order, m.Source)
+		}
+		bySource[m.Source] = append(bySource[m.Source], m)
 		measures[m.Name] = true
-		var samples map[string]sources.Sample
+	}
+	for _, name := range order {
+		src, group := srcs[name], bySource[name]
 		start := c.Clock.Now()
+		var pulled map[string]map[string]sources.Sample
 		if src.err != "" {
-			samples = sources.FailAll(targets, src.err)
+			pulled = make(map[string]map[string]sources.Sample, len(group))
+			for _, m := range group {
+				pulled[m.Name] = sources.FailAll(targets, src.err)
+			}
 		} else {
-			samples = src.source.Pull(ctx, m, targets)
+			pulled = src.source.Pull(ctx, group, targets)
 		}
 		if ctx.Err() != nil {
 			return nil
 		}
 		now := c.Clock.Now()
-		if c.Metrics != nil {
-			failed := 0
-			for _, s := range samples {
-				if s.Err != "" {
-					failed++
+		for _, m := range group {
+			samples := pulled[m.Name]
+			if c.Metrics != nil {
+				failed := 0
+				for _, s := range samples {
+					if s.Err != "" {
+						failed++
+					}
 				}
+				c.Metrics.ObservePull(key, m.Source, src.kind, now.Sub(start), failed, len(samples))
 			}
-			c.Metrics.ObservePull(key, m.Source, src.kind, now.Sub(start), failed, len(samples))
-		}
-		for name, s := range samples {
-			if c.Store.Put(key, name, m.Name, s, now) {
-				changed[name] = true
+			for acct, s := range samples {
+				if c.Store.Put(key, acct, m.Name, s, now) {
+					changed[acct] = true
+				}
 			}
 		}
 	}

@@ -2,10 +2,12 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/big"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -74,39 +76,109 @@ func (r *CustomerAccountReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	now := r.Clock.Now()
 
 	var result ctrl.Result
+	// lock: the status write carries the resourceVersion read, so that a
+	// reconcile working from a cache that has not seen the last write
+	// fails instead of overwriting it. Right after a delivery, whose claim
+	// proved the copy current, the outcome is written without it, so that
+	// a concurrent spec edit cannot make the operator forget a delivery.
+	lock := true
 	if !acct.Spec.Suspend {
+		var out outcome
 		mrr, next, err := r.reconcileRevenue(acct, now)
 		if err != nil {
-			setReady(acct, metav1.ConditionFalse, csv1alpha1.InvalidSpecReason, err.Error())
+			out.fail(csv1alpha1.InvalidSpecReason, err.Error(), true)
 		} else {
-			plan, model, err := r.reconcilePlan(ctx, acct)
+			plan, model, err := r.reconcilePlan(ctx, acct, &out)
 			if err != nil {
 				return ctrl.Result{}, err
 			}
 			if plan != nil {
-				evalNext, err := r.evaluate(ctx, acct, &before, plan, model, mrr, now)
+				evalNext, delivered, err := r.evaluate(ctx, acct, &before, plan, model, mrr, now, &out)
+				if errors.Is(err, errStaleCopy) {
+					return ctrl.Result{RequeueAfter: staleCopyRetry}, nil
+				}
 				if err != nil {
 					return ctrl.Result{}, err
 				}
+				lock = !delivered
 				next = earliest(next, evalNext)
 			}
 			if !next.IsZero() {
 				result.RequeueAfter = max(next.Sub(now), time.Second)
 			}
 		}
+		setReadiness(acct, out)
 	}
 	acct.Status.ObservedGeneration = acct.Generation
-	if err := patchStatus(ctx, r.Client, before, acct, before.Status, acct.Status); err != nil {
+	if err := patchStatus(ctx, r.Client, before, acct, before.Status, acct.Status, lock); err != nil {
+		if apierrors.IsConflict(err) {
+			return ctrl.Result{RequeueAfter: staleCopyRetry}, nil
+		}
 		return ctrl.Result{}, err
 	}
 	return result, nil
 }
 
+// staleCopyRetry is how soon a reconcile that read a stale copy of the
+// account runs again: the informer catches up within milliseconds.
+const staleCopyRetry = 200 * time.Millisecond
+
+// outcome is what a reconcile learned about the account's readiness;
+// setReadiness turns it into Ready, Stalled and Reconciling.
+type outcome struct {
+	// plan is the name of the plan that manages the account.
+	plan string
+	// reason and message say why the account is not Ready; empty when it is.
+	reason, message string
+	// stalled: only a spec change (the account's or its plan's) can help.
+	stalled bool
+	// waiting says what the first evaluation still waits for; empty when
+	// nothing.
+	waiting string
+}
+
+// fail records the first failure: later steps do not hide an earlier,
+// more fundamental one.
+func (o *outcome) fail(reason, message string, stalled bool) {
+	if o.reason == "" {
+		o.reason, o.message, o.stalled = reason, truncate(message, maxMessage), stalled
+	}
+}
+
+// setReadiness sets Ready (the summary), Stalled and Reconciling from the
+// outcome, kstatus-style: Stalled and Reconciling are present only while
+// True.
+func setReadiness(acct *csv1alpha1.CustomerAccount, out outcome) {
+	ready := metav1.Condition{Type: csv1alpha1.ReadyCondition, Status: metav1.ConditionTrue,
+		Reason: csv1alpha1.ReconciledReason, Message: fmt.Sprintf("Managed by SuccessPlan %q", out.plan)}
+	switch {
+	case out.reason != "":
+		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, out.reason, out.message
+	case out.waiting != "":
+		ready.Status, ready.Reason, ready.Message = metav1.ConditionUnknown, csv1alpha1.ProgressingReason, out.waiting
+	}
+	setCondition(acct, ready)
+	if out.stalled {
+		setCondition(acct, metav1.Condition{Type: csv1alpha1.StalledCondition, Status: metav1.ConditionTrue,
+			Reason: out.reason, Message: out.message})
+	} else {
+		meta.RemoveStatusCondition(&acct.Status.Conditions, csv1alpha1.StalledCondition)
+	}
+	if out.reason == "" && out.waiting != "" {
+		setCondition(acct, metav1.Condition{Type: csv1alpha1.ReconcilingCondition, Status: metav1.ConditionTrue,
+			Reason: csv1alpha1.ProgressingReason, Message: out.waiting})
+	} else {
+		meta.RemoveStatusCondition(&acct.Status.Conditions, csv1alpha1.ReconcilingCondition)
+	}
+}
+
 // evaluate runs the plan over the account: health, stage, signals, then
-// actions. It returns when the result will next change by itself.
+// actions. It returns when the result will next change by itself and
+// whether a webhook was attempted; expressions that failed at run time are
+// recorded in out.
 func (r *CustomerAccountReconciler) evaluate(ctx context.Context, acct *csv1alpha1.CustomerAccount, before **csv1alpha1.CustomerAccount,
-	plan *csv1alpha1.SuccessPlan, model *PlanModel, mrr *big.Rat, now time.Time) (time.Time, error) {
-	next, bandChanged := r.reconcileHealth(acct, plan, model, mrr, now)
+	plan *csv1alpha1.SuccessPlan, model *PlanModel, mrr *big.Rat, now time.Time, out *outcome) (time.Time, bool, error) {
+	next, bandChanged, failed := r.reconcileHealth(acct, plan, model, mrr, now, out)
 	step := r.reconcileStage(acct, plan, model, mrr, now)
 	next = earliest(next, step.NextChange)
 	if bandChanged && len(step.Transitions) == 0 {
@@ -117,15 +189,16 @@ func (r *CustomerAccountReconciler) evaluate(ctx context.Context, acct *csv1alph
 	}
 	vars := lifecycle.Vars(lifecycle.Input{Account: acct, MRR: mrr, Health: acct.Status.Health, Now: now,
 		Stage: acct.Status.Stage, StageEnteredAt: timeOf(acct.Status.StageEnteredAt)})
-	setSignals(acct, model, vars, step.Overdue)
-	if len(step.Errors) > 0 {
-		setReady(acct, metav1.ConditionFalse, EvaluationFailedReason, truncate(step.Errors.ToAggregate().Error(), maxMessage))
+	failed = append(failed, step.Errors...)
+	failed = append(failed, setSignals(acct, model, vars, step.Overdue)...)
+	if len(failed) > 0 {
+		out.fail(csv1alpha1.EvaluationFailedReason, failed.ToAggregate().Error(), false)
 	}
 	if r.Metrics != nil {
-		r.Metrics.ObserveEvaluation(len(step.Errors) == 0)
+		r.Metrics.ObserveEvaluation(len(failed) == 0)
 	}
-	actNext, err := r.reconcileActions(ctx, acct, before, plan, step.Transitions, now)
-	return earliest(next, actNext), err
+	actNext, delivered, err := r.reconcileActions(ctx, acct, before, plan, step.Transitions, now)
+	return earliest(next, actNext), delivered, err
 }
 
 // reconcileRevenue sets status.mrr from the ledger as of now and returns
@@ -148,11 +221,12 @@ func earliest(a, b time.Time) time.Time {
 	return a
 }
 
-// reconcilePlan resolves the account's plan into status.plan and sets Ready:
-// NoPlan or PlanNotFound without a plan, PlanInvalid when the plan is not
-// Valid, Reconciled otherwise. It returns the plan and its model only when
-// the plan can evaluate the account, and only transient errors.
-func (r *CustomerAccountReconciler) reconcilePlan(ctx context.Context, acct *csv1alpha1.CustomerAccount) (*csv1alpha1.SuccessPlan, *PlanModel, error) {
+// reconcilePlan resolves the account's plan into status.plan and records
+// in out why it cannot be evaluated: NoPlan or PlanNotFound without a
+// plan, PlanInvalid (stalled until the plan changes) when the plan is not
+// Valid. It returns the plan and its model only when the plan can
+// evaluate the account, and only transient errors.
+func (r *CustomerAccountReconciler) reconcilePlan(ctx context.Context, acct *csv1alpha1.CustomerAccount, out *outcome) (*csv1alpha1.SuccessPlan, *PlanModel, error) {
 	plan, err := r.resolvePlan(ctx, acct)
 	if err != nil {
 		return nil, nil, err
@@ -160,23 +234,22 @@ func (r *CustomerAccountReconciler) reconcilePlan(ctx context.Context, acct *csv
 	switch {
 	case plan == nil && acct.Spec.SuccessPlanRef != nil:
 		acct.Status.Plan = ""
-		setReady(acct, metav1.ConditionFalse, csv1alpha1.PlanNotFoundReason,
-			fmt.Sprintf("spec.successPlanRef.name: SuccessPlan %q not found", acct.Spec.SuccessPlanRef.Name))
+		out.fail(csv1alpha1.PlanNotFoundReason,
+			fmt.Sprintf("spec.successPlanRef.name: SuccessPlan %q not found", acct.Spec.SuccessPlanRef.Name), false)
 	case plan == nil:
 		acct.Status.Plan = ""
-		setReady(acct, metav1.ConditionFalse, csv1alpha1.NoPlanReason,
-			"No SuccessPlan selects this account; set spec.successPlanRef or label it for a plan's accountSelector")
+		out.fail(csv1alpha1.NoPlanReason,
+			"No SuccessPlan selects this account; set spec.successPlanRef or label it for a plan's accountSelector", false)
 	default:
-		acct.Status.Plan = plan.Name
+		acct.Status.Plan, out.plan = plan.Name, plan.Name
 		model := r.Models.Get(plan)
 		if !model.Valid() {
-			// Keep every last good value: only Ready says the plan is broken.
-			setReady(acct, metav1.ConditionFalse, csv1alpha1.PlanInvalidReason,
-				truncate(fmt.Sprintf("SuccessPlan %q is not valid: %s", plan.Name, errorListMessage(model)), maxMessage))
+			// Keep every last good value: only Ready and Stalled say the
+			// plan is broken.
+			out.fail(csv1alpha1.PlanInvalidReason,
+				fmt.Sprintf("SuccessPlan %q is not valid: %s", plan.Name, errorListMessage(model)), true)
 			return nil, nil, nil
 		}
-		setReady(acct, metav1.ConditionTrue, csv1alpha1.ReconciledReason,
-			fmt.Sprintf("Managed by SuccessPlan %q", plan.Name))
 		return plan, model, nil
 	}
 	return nil, nil, nil
@@ -232,17 +305,6 @@ func Selects(plan *csv1alpha1.SuccessPlan, acct *csv1alpha1.CustomerAccount) boo
 		}
 	}
 	return false
-}
-
-// setReady sets the account's Ready condition.
-func setReady(acct *csv1alpha1.CustomerAccount, status metav1.ConditionStatus, reason, message string) {
-	meta.SetStatusCondition(&acct.Status.Conditions, metav1.Condition{
-		Type:               csv1alpha1.ReadyCondition,
-		Status:             status,
-		Reason:             reason,
-		Message:            message,
-		ObservedGeneration: acct.Generation,
-	})
 }
 
 // accountsOfPlanNamespace maps a plan event to every account of its

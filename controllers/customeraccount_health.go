@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
 	"customersuccess.dev/success-operator/internal/health"
@@ -36,9 +37,6 @@ const (
 	// NoExpansionSignalReason: the expansion expression does not hold or is
 	// not set.
 	NoExpansionSignalReason = "NoExpansionSignal"
-	// EvaluationFailedReason: an expression failed at run time; the message
-	// names the field.
-	EvaluationFailedReason = "EvaluationFailed"
 	// BandChangedReason is the Event of a band change.
 	BandChangedReason = "BandChanged"
 )
@@ -48,19 +46,23 @@ const maxHistory = 50
 
 // reconcileHealth gathers each measure's latest value (remote ones from the
 // Store, static ones from spec.signals), scores the account with the
-// plan's model, and sets status.health, status.history and the conditions
-// MetricsAvailable and Healthy. It records an Event when the band changes
-// and returns when the result will next change by itself (zero when never)
-// and whether the band changed.
+// plan's model, and sets status.health and the conditions MetricsAvailable
+// and Healthy. It records an Event when the band changes, and in out the
+// remote measures the evaluation still waits for. It returns when the
+// result will next change by itself (zero when never), whether the band
+// changed, and the normalize expressions that failed at run time.
 func (r *CustomerAccountReconciler) reconcileHealth(acct *csv1alpha1.CustomerAccount,
-	plan *csv1alpha1.SuccessPlan, model *PlanModel, mrr *big.Rat, now time.Time) (time.Time, bool) {
+	plan *csv1alpha1.SuccessPlan, model *PlanModel, mrr *big.Rat, now time.Time, out *outcome) (time.Time, bool, field.ErrorList) {
 	planKey := types.NamespacedName{Namespace: plan.Namespace, Name: plan.Name}
 	prev := acct.Status.Health
 	accountVar := lifecycle.AccountVar(lifecycle.Input{Account: acct, MRR: mrr, Now: now})
 
-	measures, waiting := r.gatherMeasures(acct, plan, model, planKey, accountVar)
-	if waiting && r.Collectors != nil {
-		r.Collectors.Wake(planKey)
+	measures, waiting, normalizeErrs := r.gatherMeasures(acct, plan, model, planKey, accountVar)
+	if len(waiting) > 0 {
+		out.waiting = "Waiting for the first values of " + strings.Join(waiting, ", ")
+		if r.Collectors != nil {
+			r.Collectors.Wake(planKey)
+		}
 	}
 	hm := plan.Spec.Health
 	hyst := int32(2)
@@ -80,14 +82,22 @@ func (r *CustomerAccountReconciler) reconcileHealth(acct *csv1alpha1.CustomerAcc
 	}
 	setMetricsAvailable(acct, res)
 	setHealthy(acct)
-	return res.NextChange, bandChanged
+	var failed field.ErrorList
+	for i := range plan.Spec.Measures {
+		if err, ok := normalizeErrs[i]; ok {
+			m := &plan.Spec.Measures[i]
+			failed = append(failed, field.Invalid(field.NewPath("spec", "measures").Index(i).Child("normalize"), m.Normalize, err.Error()))
+		}
+	}
+	return res.NextChange, bandChanged, failed
 }
 
 // gatherMeasures builds the health inputs of every plan measure. It
-// reports whether a remote measure has no observation yet (the collector
-// has not seen the account).
+// returns the remote measures without an observation yet (the collector
+// has not seen the account), and the run-time errors of normalize
+// expressions by measure index, filled in while health.Evaluate runs.
 func (r *CustomerAccountReconciler) gatherMeasures(acct *csv1alpha1.CustomerAccount, plan *csv1alpha1.SuccessPlan,
-	model *PlanModel, planKey types.NamespacedName, accountVar map[string]any) ([]health.Measure, bool) {
+	model *PlanModel, planKey types.NamespacedName, accountVar map[string]any) ([]health.Measure, []string, map[int]error) {
 	kinds := map[string]bool{} // source name -> static
 	for _, s := range plan.Spec.Sources {
 		kinds[s.Name] = s.Static != nil
@@ -96,7 +106,8 @@ func (r *CustomerAccountReconciler) gatherMeasures(acct *csv1alpha1.CustomerAcco
 	if defaultStale <= 0 {
 		defaultStale = 15 * time.Minute
 	}
-	waiting := false
+	var waiting []string
+	normalizeErrs := map[int]error{}
 	out := make([]health.Measure, 0, len(plan.Spec.Measures))
 	for i := range plan.Spec.Measures {
 		m := &plan.Spec.Measures[i]
@@ -110,7 +121,11 @@ func (r *CustomerAccountReconciler) gatherMeasures(acct *csv1alpha1.CustomerAcco
 		}
 		if prg := model.Expressions.Normalize[m.Name]; prg != nil {
 			hm.Normalize = func(v float64) (float64, error) {
-				return prg.EvalNumber(map[string]any{lifecycle.VarValue: v, lifecycle.VarAccount: accountVar})
+				n, err := prg.EvalNumber(map[string]any{lifecycle.VarValue: v, lifecycle.VarAccount: accountVar})
+				if err != nil {
+					normalizeErrs[i] = err
+				}
+				return n, err
 			}
 		}
 		if kinds[m.Source] {
@@ -121,7 +136,7 @@ func (r *CustomerAccountReconciler) gatherMeasures(acct *csv1alpha1.CustomerAcco
 		} else if obs, ok := r.Store.Get(planKey, acct.Name, m.Name); ok {
 			hm.Obs = obs
 		} else {
-			waiting = true
+			waiting = append(waiting, m.Name)
 		}
 		if prev := acct.Status.Health; prev != nil {
 			for j := range prev.Measures {
@@ -137,7 +152,7 @@ func (r *CustomerAccountReconciler) gatherMeasures(acct *csv1alpha1.CustomerAcco
 		}
 		out = append(out, hm)
 	}
-	return out, waiting
+	return out, waiting, normalizeErrs
 }
 
 // recordBandChange records an Event; evaluate adds the history entry once
@@ -153,7 +168,7 @@ func (r *CustomerAccountReconciler) recordBandChange(acct *csv1alpha1.CustomerAc
 			eventType = corev1.EventTypeWarning
 		}
 	}
-	r.Recorder.Eventf(acct, nil, eventType, BandChangedReason, "Evaluate",
+	r.Recorder.Eventf(acct, nil, eventType, BandChangedReason, eventAction("Score", from, string(cur.Band)),
 		"Health band %s -> %s (score %d)", from, cur.Band, cur.Score)
 }
 
@@ -197,7 +212,9 @@ func setHealthy(acct *csv1alpha1.CustomerAccount) {
 
 // setSignals evaluates the plan's atRisk and expansion expressions into
 // AtRisk and ExpansionReady. A Red band or an overdue stage is a risk too.
-func setSignals(acct *csv1alpha1.CustomerAccount, model *PlanModel, vars map[string]any, overdue bool) {
+// It returns the expressions that failed at run time.
+func setSignals(acct *csv1alpha1.CustomerAccount, model *PlanModel, vars map[string]any, overdue bool) field.ErrorList {
+	var failed field.ErrorList
 	h := acct.Status.Health
 	if h == nil {
 		h = &csv1alpha1.HealthStatus{}
@@ -208,8 +225,9 @@ func setSignals(acct *csv1alpha1.CustomerAccount, model *PlanModel, vars map[str
 		hit, err := prg.EvalBool(vars)
 		switch {
 		case err != nil:
-			risk.Status, risk.Reason = metav1.ConditionUnknown, EvaluationFailedReason
+			risk.Status, risk.Reason = metav1.ConditionUnknown, csv1alpha1.EvaluationFailedReason
 			risk.Message = truncate("spec.signals.atRisk: "+err.Error(), maxMessage)
+			failed = append(failed, field.Invalid(field.NewPath("spec", "signals", "atRisk"), prg.Source(), err.Error()))
 		case hit:
 			risk.Status, risk.Reason, risk.Message = metav1.ConditionTrue, AtRiskSignalReason, "spec.signals.atRisk holds: "+prg.Source()
 		}
@@ -231,13 +249,15 @@ func setSignals(acct *csv1alpha1.CustomerAccount, model *PlanModel, vars map[str
 		hit, err := prg.EvalBool(vars)
 		switch {
 		case err != nil:
-			exp.Status, exp.Reason = metav1.ConditionUnknown, EvaluationFailedReason
+			exp.Status, exp.Reason = metav1.ConditionUnknown, csv1alpha1.EvaluationFailedReason
 			exp.Message = truncate("spec.signals.expansion: "+err.Error(), maxMessage)
+			failed = append(failed, field.Invalid(field.NewPath("spec", "signals", "expansion"), prg.Source(), err.Error()))
 		case hit:
 			exp.Status, exp.Reason, exp.Message = metav1.ConditionTrue, ExpansionSignalReason, "spec.signals.expansion holds: "+prg.Source()
 		}
 	}
 	setCondition(acct, exp)
+	return failed
 }
 
 // setCondition sets a condition of the account's current generation.

@@ -2,11 +2,14 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/big"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -64,20 +67,22 @@ func (r *CustomerAccountReconciler) reconcileStage(acct *csv1alpha1.CustomerAcco
 			if tr.To == csv1alpha1.StageChurned {
 				eventType = corev1.EventTypeWarning
 			}
-			r.Recorder.Eventf(acct, nil, eventType, tr.Reason, "Advance", "%s", tr.String())
+			r.Recorder.Eventf(acct, nil, eventType, tr.Reason, eventAction("Advance", tr.From, tr.To), "%s", tr.String())
 		}
 	}
 	return step
 }
 
 // reconcileActions records the actions of the current stage visit that
-// are due, then delivers the pending webhooks. A new Pending entry, with
-// its idempotency key, is written to the API before the first attempt
-// (checkpoint), and the outcome after it, so that a restart never skips an
-// action and never sends it under a new key. It returns when an action
-// next becomes due or retries.
+// are due, then delivers the pending webhooks. Before any attempt, a claim
+// write carries the resourceVersion read (optimistic lock) and the new
+// Pending entries with their idempotency keys: a copy older than the
+// latest status (a cache that has not seen the last delivery) fails the
+// claim with errStaleCopy and sends nothing, and a restart never skips an
+// action nor sends it under a new key. It returns when an action next
+// becomes due or retries, and whether an attempt was made.
 func (r *CustomerAccountReconciler) reconcileActions(ctx context.Context, acct *csv1alpha1.CustomerAccount,
-	before **csv1alpha1.CustomerAccount, plan *csv1alpha1.SuccessPlan, passed []lifecycle.Transition, now time.Time) (time.Time, error) {
+	before **csv1alpha1.CustomerAccount, plan *csv1alpha1.SuccessPlan, passed []lifecycle.Transition, now time.Time) (time.Time, bool, error) {
 	var next time.Time
 	// Stages entered and left within this evaluation still start their
 	// immediate actions; their delayed ones ended with the visit.
@@ -90,17 +95,32 @@ func (r *CustomerAccountReconciler) reconcileActions(ctx context.Context, acct *
 
 	due := r.dueAttempts(acct, plan, now, &next)
 	if len(due) == 0 {
-		return next, nil
+		return next, false, nil
 	}
-	// Checkpoint: the Pending entries reach the API before any attempt.
-	if err := patchStatus(ctx, r.Client, *before, acct, (*before).Status, acct.Status); err != nil {
-		return time.Time{}, err
+	if err := r.claim(ctx, *before, acct); err != nil {
+		return time.Time{}, false, err
 	}
 	*before = acct.DeepCopy()
 	for _, i := range due {
 		r.attempt(ctx, acct, plan, i, now, &next)
 	}
-	return next, nil
+	return next, true, nil
+}
+
+// errStaleCopy means the account read is older than the stored one: the
+// reconcile must re-read it, never act on it.
+var errStaleCopy = errors.New("the account changed since it was read")
+
+// claim writes the status computed so far with an optimistic lock, even
+// when it did not change: the API server then checks that acct is the
+// latest version before anything leaves the operator. On success acct
+// holds the stored version.
+func (r *CustomerAccountReconciler) claim(ctx context.Context, before, acct *csv1alpha1.CustomerAccount) error {
+	err := r.Status().Patch(ctx, acct, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
+	if apierrors.IsConflict(err) {
+		return errStaleCopy
+	}
+	return err
 }
 
 // dueAttempts lists the Pending webhook entries whose next attempt is due,
@@ -145,10 +165,10 @@ func (r *CustomerAccountReconciler) attempt(ctx context.Context, acct *csv1alpha
 	switch {
 	case err == nil:
 		e.State, e.Message = csv1alpha1.ActionDelivered, ""
-		r.event(acct, corev1.EventTypeNormal, ActionDeliveredReason, "Deliver", "Action %s delivered (key %s)", e.Name, e.Key)
+		r.event(acct, corev1.EventTypeNormal, ActionDeliveredReason, eventAction("Deliver", e.Name, e.Key), "Action %s delivered (key %s)", e.Name, e.Key)
 	case e.Attempts >= actions.MaxAttempts:
 		e.State, e.Message = csv1alpha1.ActionFailed, truncate(err.Error(), 1024)
-		r.event(acct, corev1.EventTypeWarning, ActionFailedReason, "Deliver", "Action %s failed after %d attempts: %s", e.Name, e.Attempts, e.Message)
+		r.event(acct, corev1.EventTypeWarning, ActionFailedReason, eventAction("Deliver", e.Name, e.Key), "Action %s failed after %d attempts: %s", e.Name, e.Attempts, e.Message)
 	default:
 		e.Message = truncate(err.Error(), 1024)
 		*next = earliest(*next, now.Add(r.backoff(e.Attempts)))
@@ -178,6 +198,14 @@ func (r *CustomerAccountReconciler) backoff(attempts int32) time.Duration {
 		return r.Backoff(attempts)
 	}
 	return actions.Backoff(attempts)
+}
+
+// eventAction is the action of an Event: a verb and what it acted on. The
+// event recorder merges Events of one object with the same reason and
+// action into a series that keeps the first note, so the action carries
+// what tells two transitions or deliveries apart.
+func eventAction(verb string, parts ...string) string {
+	return truncate(verb+"/"+strings.Join(parts, "/"), 128)
 }
 
 // event records an Event when a recorder is set.
@@ -219,7 +247,7 @@ func (r *CustomerAccountReconciler) recordDue(acct *csv1alpha1.CustomerAccount, 
 			entry.State = csv1alpha1.ActionDelivered
 		}
 		acct.Status.Actions = appendAction(acct.Status.Actions, entry)
-		r.event(acct, corev1.EventTypeNormal, ActionTriggeredReason, "Deliver",
+		r.event(acct, corev1.EventTypeNormal, ActionTriggeredReason, eventAction("Trigger", a.Name, key),
 			"Action %s of stage %s is due (key %s)", a.Name, stage.Name, key)
 	}
 	return next

@@ -34,7 +34,7 @@ func newPlan(ns, name, seg string, priority int32) *csv1alpha1.SuccessPlan {
 				{Name: "Onboarding", ExitWhen: "measures.sentiment.value >= 4.0 && stage.days >= 7"},
 				{Name: "Adoption", ExitWhen: "health.score >= 70"},
 			},
-			Signals: csv1alpha1.PlanSignals{AtRisk: "health.score < 40"},
+			Signals: csv1alpha1.PlanSignals{AtRisk: "health.scored && health.score < 40"},
 		},
 	}
 }

@@ -9,10 +9,15 @@ import (
 
 // patchStatus writes obj's status as a merge patch against before, and only
 // when the two statuses differ semantically: an unchanged world causes no
-// API write.
-func patchStatus(ctx context.Context, c client.Client, before, obj client.Object, oldStatus, newStatus any) error {
+// API write. With lock the patch carries before's resourceVersion, and a
+// newer stored object fails it with a Conflict instead of being
+// overwritten by a stale computation.
+func patchStatus(ctx context.Context, c client.Client, before, obj client.Object, oldStatus, newStatus any, lock bool) error {
 	if equality.Semantic.DeepEqual(oldStatus, newStatus) {
 		return nil
+	}
+	if lock {
+		return c.Status().Patch(ctx, obj, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
 	}
 	return c.Status().Patch(ctx, obj, client.MergeFrom(before))
 }

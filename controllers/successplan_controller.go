@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"fmt"
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -54,15 +55,17 @@ func (r *SuccessPlanReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	before := plan.DeepCopy()
 
 	model := r.Models.Get(plan)
-	setPlanConditions(plan, model)
 	plan.Status.ObservedGeneration = plan.Generation
-	if err := r.reconcilePortfolio(ctx, plan, r.Clock.Now()); err != nil {
-		// Admission rejects bad ledgers; one that slipped through keeps the
-		// last KPIs and is logged, not retried.
-		ctrl.LoggerFrom(ctx).Error(err, "Computing portfolio KPIs")
+	pending, err := r.reconcilePortfolio(ctx, plan, r.Clock.Now())
+	if err != nil {
+		return ctrl.Result{}, err
 	}
+	setPlanConditions(plan, model, pending)
 
-	if err := patchStatus(ctx, r.Client, before, plan, before.Status, plan.Status); err != nil {
+	if err := patchStatus(ctx, r.Client, before, plan, before.Status, plan.Status, true); err != nil {
+		if apierrors.IsConflict(err) {
+			return ctrl.Result{RequeueAfter: staleCopyRetry}, nil
+		}
 		return ctrl.Result{}, err
 	}
 	if r.Collectors != nil {
@@ -83,28 +86,32 @@ func (r *SuccessPlanReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	return ctrl.Result{RequeueAfter: kpiRefresh}, nil
 }
 
-// setPlanConditions sets Valid from the model and Ready as its summary.
-func setPlanConditions(plan *csv1alpha1.SuccessPlan, model *PlanModel) {
-	valid := metav1.Condition{
-		Type:               csv1alpha1.ValidCondition,
-		Status:             metav1.ConditionTrue,
-		Reason:             csv1alpha1.ValidReason,
-		Message:            "Every measure names a source and every expression compiles",
-		ObservedGeneration: plan.Generation,
+// setPlanConditions sets Valid from the model, Stalled while it is not
+// valid, Reconciling while pending accounts are not yet evaluated with the
+// plan's generation, and Ready as their summary.
+func setPlanConditions(plan *csv1alpha1.SuccessPlan, model *PlanModel, pending int32) {
+	set := func(c metav1.Condition) {
+		c.ObservedGeneration = plan.Generation
+		meta.SetStatusCondition(&plan.Status.Conditions, c)
 	}
-	if !model.Valid() {
-		valid.Status = metav1.ConditionFalse
-		valid.Reason = csv1alpha1.InvalidSpecReason
-		valid.Message = errorListMessage(model)
+	valid := metav1.Condition{Type: csv1alpha1.ValidCondition, Status: metav1.ConditionTrue, Reason: csv1alpha1.ValidReason,
+		Message: "Every measure names a source and every expression compiles"}
+	ready := metav1.Condition{Type: csv1alpha1.ReadyCondition, Status: metav1.ConditionTrue, Reason: csv1alpha1.ReconciledReason,
+		Message: "Plan is valid"}
+	meta.RemoveStatusCondition(&plan.Status.Conditions, csv1alpha1.StalledCondition)
+	meta.RemoveStatusCondition(&plan.Status.Conditions, csv1alpha1.ReconcilingCondition)
+	switch {
+	case !model.Valid():
+		valid.Status, valid.Reason, valid.Message = metav1.ConditionFalse, csv1alpha1.InvalidSpecReason, errorListMessage(model)
+		ready.Status, ready.Reason, ready.Message = valid.Status, valid.Reason, valid.Message
+		set(metav1.Condition{Type: csv1alpha1.StalledCondition, Status: metav1.ConditionTrue, Reason: valid.Reason, Message: valid.Message})
+	case pending > 0:
+		msg := fmt.Sprintf("%d accounts not yet evaluated with generation %d", pending, plan.Generation)
+		ready.Status, ready.Reason, ready.Message = metav1.ConditionUnknown, csv1alpha1.ProgressingReason, msg
+		set(metav1.Condition{Type: csv1alpha1.ReconcilingCondition, Status: metav1.ConditionTrue, Reason: csv1alpha1.ProgressingReason, Message: msg})
 	}
-	meta.SetStatusCondition(&plan.Status.Conditions, valid)
-	ready := valid
-	ready.Type = csv1alpha1.ReadyCondition
-	if model.Valid() {
-		ready.Reason = csv1alpha1.ReconciledReason
-		ready.Message = "Plan is valid"
-	}
-	meta.SetStatusCondition(&plan.Status.Conditions, ready)
+	set(valid)
+	set(ready)
 }
 
 // maxMessage bounds condition messages well under the API's 32768 limit.

@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -26,28 +27,33 @@ const aggregationDelay = 2 * time.Second
 const kpiRefresh = time.Hour
 
 // reconcilePortfolio sets the plan's account counts, MRR, MRR at risk and
-// KPIs from the accounts it manages. A ledger that does not parse leaves
-// the KPIs as they were and is returned as an error for the log.
-func (r *SuccessPlanReconciler) reconcilePortfolio(ctx context.Context, plan *csv1alpha1.SuccessPlan, now time.Time) error {
+// KPIs from the accounts it manages, and returns how many of them are not
+// yet evaluated with the plan's current generation. An account whose
+// ledger is invalid is left out of the sums (its own Stalled condition
+// says why); only failures to read are returned, to be retried.
+func (r *SuccessPlanReconciler) reconcilePortfolio(ctx context.Context, plan *csv1alpha1.SuccessPlan, now time.Time) (int32, error) {
 	accts := &csv1alpha1.CustomerAccountList{}
 	if err := r.List(ctx, accts, client.InNamespace(plan.Namespace)); err != nil {
-		return err
+		return 0, err
 	}
 	plans := &csv1alpha1.SuccessPlanList{}
 	if err := r.List(ctx, plans, client.InNamespace(plan.Namespace)); err != nil {
-		return err
+		return 0, err
 	}
+	var pending int32
 	st := &plan.Status
 	st.Accounts, st.Stages, st.Bands = 0, map[string]int32{}, map[string]int32{}
 	total, atRisk := new(big.Rat), new(big.Rat)
 	inputs := make([]kpi.Account, 0, len(accts.Items))
-	var badLedger error
 	for i := range accts.Items {
 		a := &accts.Items[i]
 		if p := ResolvePlan(a, plans.Items); p == nil || p.Name != plan.Name {
 			continue
 		}
 		st.Accounts++
+		if awaitsEvaluation(a, plan.Generation) {
+			pending++
+		}
 		if a.Status.Stage != "" {
 			st.Stages[a.Status.Stage]++
 		}
@@ -56,12 +62,10 @@ func (r *SuccessPlanReconciler) reconcilePortfolio(ctx context.Context, plan *cs
 		}
 		mrr, _, err := kpi.MRR(a.Spec.Contract.Revenue, now)
 		if err != nil {
-			badLedger = fmt.Errorf("account %s: %w", a.Name, err)
 			continue
 		}
 		total.Add(total, mrr)
-		if meta.IsStatusConditionTrue(a.Status.Conditions, csv1alpha1.AtRiskCondition) ||
-			(a.Status.Health != nil && a.Status.Health.Band == csv1alpha1.BandRed) {
+		if atRiskOrRed(a) {
 			atRisk.Add(atRisk, mrr)
 		}
 		inputs = append(inputs, kpi.Account{Ledger: a.Spec.Contract.Revenue, Surveys: a.Spec.Signals.Surveys,
@@ -75,26 +79,41 @@ func (r *SuccessPlanReconciler) reconcilePortfolio(ctx context.Context, plan *cs
 	}
 	st.MRR = csv1alpha1.Decimal(kpi.FormatDecimal(total, 2))
 	st.MRRAtRisk = csv1alpha1.Decimal(kpi.FormatDecimal(atRisk, 2))
-	if badLedger != nil {
-		return badLedger
-	}
 	period := plan.Spec.KPIPeriod.Duration
 	if period <= 0 {
 		period = 720 * time.Hour
 	}
 	portfolio, err := kpi.Aggregate(inputs, now, period)
 	if err != nil {
-		return err
+		ctrl.LoggerFrom(ctx).Error(err, "Keeping the last KPIs")
+		return pending, nil
 	}
 	var margin *big.Rat
 	if plan.Spec.GrossMargin != "" {
 		if margin, err = kpi.ParseDecimal(string(plan.Spec.GrossMargin)); err != nil {
-			return fmt.Errorf("spec.grossMargin: %w", err)
+			ctrl.LoggerFrom(ctx).Error(err, "Keeping the last KPIs", "field", "spec.grossMargin")
+			return pending, nil
 		}
 	}
 	kpis := kpi.Compute(portfolio, margin).Status(formatPeriod(period))
 	st.KPIs = &kpis
-	return nil
+	return pending, nil
+}
+
+// awaitsEvaluation reports whether an account of the plan has not yet been
+// evaluated with the plan's generation; suspended and stalled accounts
+// wait for a spec change, not for the operator.
+func awaitsEvaluation(a *csv1alpha1.CustomerAccount, generation int64) bool {
+	if a.Spec.Suspend || meta.IsStatusConditionTrue(a.Status.Conditions, csv1alpha1.StalledCondition) {
+		return false
+	}
+	return a.Status.Health == nil || a.Status.Health.PlanGeneration != generation
+}
+
+// atRiskOrRed reports whether an account's MRR counts as at risk.
+func atRiskOrRed(a *csv1alpha1.CustomerAccount) bool {
+	return meta.IsStatusConditionTrue(a.Status.Conditions, csv1alpha1.AtRiskCondition) ||
+		(a.Status.Health != nil && a.Status.Health.Band == csv1alpha1.BandRed)
 }
 
 // formatPeriod writes whole hours as the plans do ("2160h").

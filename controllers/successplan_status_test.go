@@ -116,9 +116,16 @@ func TestABurstOfAccountChangesMakesFewPlanWrites(t *testing.T) {
 	for i := range accounts {
 		create(t, ledgerAccount(ns, fmt.Sprintf("a%02d", i), "3", 50, csv1alpha1.LedgerNew, "100"))
 	}
-	g.Eventually(func(g Gomega) {
-		g.Expect(plan(g, ns, "smb").Status.MRR).To(Equal(csv1alpha1.Decimal("2000")))
-	}, timeout, poll).Should(Succeed())
+	// Converged: every account evaluated and counted, the plan Ready.
+	converged := func(mrr string) {
+		g.Eventually(func(g Gomega) {
+			p := plan(g, ns, "smb")
+			g.Expect(p.Status.MRR).To(Equal(csv1alpha1.Decimal(mrr)))
+			g.Expect(p.Status.Stages).To(Equal(map[string]int32{"Onboarding": accounts}))
+			g.Expect(condition(p.Status.Conditions, csv1alpha1.ReadyCondition).Status).To(Equal(metav1.ConditionTrue))
+		}, timeout, poll).Should(Succeed())
+	}
+	converged("2000")
 	g.Consistently(func() int { return counter.get("status", &csv1alpha1.SuccessPlan{}, ns) }, "2500ms", poll).
 		Should(Equal(counter.get("status", &csv1alpha1.SuccessPlan{}, ns)))
 	before := counter.get("status", &csv1alpha1.SuccessPlan{}, ns)
@@ -132,9 +139,7 @@ func TestABurstOfAccountChangesMakesFewPlanWrites(t *testing.T) {
 			})
 		}
 	}
-	g.Eventually(func(g Gomega) {
-		g.Expect(plan(g, ns, "smb").Status.MRR).To(Equal(csv1alpha1.Decimal("2100")))
-	}, timeout, poll).Should(Succeed())
+	converged("2100")
 	g.Consistently(func() int { return counter.get("status", &csv1alpha1.SuccessPlan{}, ns) }, "2500ms", poll).
 		Should(Equal(counter.get("status", &csv1alpha1.SuccessPlan{}, ns)))
 	writes := counter.get("status", &csv1alpha1.SuccessPlan{}, ns) - before

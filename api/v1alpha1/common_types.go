@@ -38,6 +38,15 @@ const (
 	AtRiskCondition = "AtRisk"
 	// ExpansionReadyCondition is True while the plan's expansion signal holds.
 	ExpansionReadyCondition = "ExpansionReady"
+	// StalledCondition is True, with the reason, when only a change of the
+	// spec (the account's or its plan's) can help: kstatus reports the
+	// object Failed. Absent otherwise.
+	StalledCondition = "Stalled"
+	// ReconcilingCondition is True while an evaluation is in progress: an
+	// account waiting for the first values of its remote measures, a plan
+	// whose accounts are not all evaluated with its current generation.
+	// kstatus reports the object InProgress. Absent otherwise.
+	ReconcilingCondition = "Reconciling"
 )
 
 // Condition reasons. Events use the same reasons.
@@ -58,4 +67,7 @@ const (
 	SuspendedReason = "Suspended"
 	// ProgressingReason: the first evaluation has not finished yet.
 	ProgressingReason = "Progressing"
+	// EvaluationFailedReason: a plan expression failed at run time for the
+	// account; the message names the field.
+	EvaluationFailedReason = "EvaluationFailed"
 )

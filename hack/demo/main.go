@@ -94,8 +94,10 @@ func run(refresh time.Duration) error {
 
 	step("Starting the manager")
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:  testenv.Scheme(),
-		Metrics: metricsserver.Options{BindAddress: "127.0.0.1:8080"},
+		Scheme: testenv.Scheme(),
+		// A local run: plain HTTP on loopback without authentication, the
+		// equivalent of the manager's --metrics-secure=false.
+		Metrics: metricsserver.Options{BindAddress: "127.0.0.1:8080", SecureServing: false},
 	})
 	if err != nil {
 		return err
@@ -111,11 +113,11 @@ func run(refresh time.Duration) error {
 The demo is running. In another shell:
 
   export KUBECONFIG=%s PATH=%s:$PATH
-  kubectl get customeraccounts -n demo -o wide
-  kubectl get successplans -n demo
-  kubectl describe customeraccount -n demo
-  kubectl get events -n demo --sort-by=.lastTimestamp
-  kubectl get successplan smb -n demo -o jsonpath='{.status.kpis}'
+  kubectl get customeraccounts -n customers -o wide
+  kubectl get successplans -n customers
+  kubectl describe customeraccount -n customers
+  kubectl get events -n customers --sort-by=.lastTimestamp
+  kubectl get successplan smb -n customers -o jsonpath='{.status.kpis}'
 
 Prometheus: %s   Operator metrics: http://127.0.0.1:8080/metrics
 Press Ctrl-C to stop everything.
@@ -142,7 +144,7 @@ func watch(ctx context.Context, kubectl, kubeconfig string, every time.Duration)
 		}
 		var out bytes.Buffer
 		for _, kind := range []string{"customeraccounts", "successplans"} {
-			cmd := exec.CommandContext(ctx, kubectl, "--kubeconfig", kubeconfig, "get", kind, "-n", "demo")
+			cmd := exec.CommandContext(ctx, kubectl, "--kubeconfig", kubeconfig, "get", kind, "-n", "customers")
 			cmd.Stdout, cmd.Stderr = &out, &out
 			_ = cmd.Run()
 			out.WriteString("\n")

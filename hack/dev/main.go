@@ -50,8 +50,10 @@ func run() error {
 	}
 
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:  testenv.Scheme(),
-		Metrics: metricsserver.Options{BindAddress: "127.0.0.1:8080"},
+		Scheme: testenv.Scheme(),
+		// A local run: plain HTTP on loopback without authentication, the
+		// equivalent of the manager's --metrics-secure=false.
+		Metrics: metricsserver.Options{BindAddress: "127.0.0.1:8080", SecureServing: false},
 	})
 	if err != nil {
 		return err

@@ -54,7 +54,8 @@ func sign(t csv1alpha1.LedgerEntryType) int {
 	}
 }
 
-// MRR is the signed sum of the ledger entries dated on or before asOf.
+// MRR is the signed sum of the ledger entries dated on or before asOf; a
+// ledger that sums to less than zero is an error.
 // next is the date of the first later entry (zero when none), when MRR will
 // change by itself.
 func MRR(ledger []csv1alpha1.LedgerEntry, asOf time.Time) (mrr *big.Rat, next time.Time, err error) {
@@ -78,6 +79,10 @@ func MRR(ledger []csv1alpha1.LedgerEntry, asOf time.Time) (mrr *big.Rat, next ti
 			amount.Neg(amount)
 		}
 		mrr.Add(mrr, amount)
+	}
+	if mrr.Sign() < 0 {
+		return nil, time.Time{}, fmt.Errorf("spec.contract.revenue: the entries dated up to %s sum to %s: MRR cannot be negative",
+			asOf.Format(DateLayout), FormatDecimal(mrr, 6))
 	}
 	return mrr, next, nil
 }

@@ -36,6 +36,10 @@ func TestMRR(t *testing.T) {
 			entry("2026-01-01", csv1alpha1.LedgerNew, "900"), entry("2027-01-01", csv1alpha1.LedgerExpansion, "100")}, "900", "2027-01-01", false, false},
 		{"a bad amount is an error", []csv1alpha1.LedgerEntry{entry("2026-01-01", csv1alpha1.LedgerNew, "1e3")}, "", "", false, true},
 		{"a bad date is an error", []csv1alpha1.LedgerEntry{entry("2026-02-30", csv1alpha1.LedgerNew, "1")}, "", "", false, true},
+		{"losses beyond the MRR are an error", []csv1alpha1.LedgerEntry{
+			entry("2026-01-01", csv1alpha1.LedgerNew, "100"), entry("2026-06-01", csv1alpha1.LedgerChurn, "300")}, "", "", false, true},
+		{"losses dated later wait for their date", []csv1alpha1.LedgerEntry{
+			entry("2026-01-01", csv1alpha1.LedgerNew, "100"), entry("2027-06-01", csv1alpha1.LedgerChurn, "300")}, "100", "2027-06-01", false, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

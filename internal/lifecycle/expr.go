@@ -5,6 +5,7 @@ package lifecycle
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -12,6 +13,7 @@ import (
 	celast "github.com/google/cel-go/common/ast"
 	"github.com/google/cel-go/common/types"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	apiservercel "k8s.io/apiserver/pkg/cel"
 
 	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
 )
@@ -31,9 +33,8 @@ const (
 // small comparisons; the limit only stops pathological comprehensions.
 const costLimit = 100_000
 
-// Variables are the names an expression can read. account, measures,
-// health and stage are maps; see the README for their keys. value is only
-// bound in normalize expressions.
+// Variables are the names an expression can read; Types declares what
+// they hold. value is only bound in normalize expressions.
 const (
 	VarAccount  = "account"
 	VarMeasures = "measures"
@@ -48,26 +49,84 @@ type Compiler struct {
 	numbers    *cel.Env
 }
 
-// NewCompiler builds the two CEL environments of plan expressions.
+// NewCompiler builds the two CEL environments of plan expressions. The
+// variables are declared with their field types (see Types), so that a
+// type error such as double / int, an unknown field or a wrong result
+// type is found when the plan is compiled, not when an account is
+// evaluated. At run time the variables are plain maps built by Vars.
 func NewCompiler() (*Compiler, error) {
-	dynMap := cel.MapType(cel.StringType, cel.DynType)
-	common := []cel.EnvOption{
-		cel.CrossTypeNumericComparisons(true),
-		cel.Variable(VarAccount, dynMap),
-	}
-	conditions, err := cel.NewEnv(append(common,
-		cel.Variable(VarMeasures, cel.MapType(cel.StringType, dynMap)),
-		cel.Variable(VarHealth, dynMap),
-		cel.Variable(VarStage, dynMap),
-	)...)
+	t := Types()
+	provider := apiservercel.NewDeclTypeProvider(t.Account, t.Measure, t.Health, t.Stage)
+	typeOpts, err := provider.EnvOptions(types.NewEmptyRegistry())
 	if err != nil {
 		return nil, err
 	}
-	numbers, err := cel.NewEnv(append(common, cel.Variable(VarValue, cel.DoubleType))...)
+	common := slices.Concat(typeOpts, []cel.EnvOption{
+		cel.CrossTypeNumericComparisons(true),
+		cel.Variable(VarAccount, t.Account.CelType()),
+	})
+	conditions, err := cel.NewEnv(slices.Concat(common, []cel.EnvOption{
+		cel.Variable(VarMeasures, cel.MapType(cel.StringType, t.Measure.CelType())),
+		cel.Variable(VarHealth, t.Health.CelType()),
+		cel.Variable(VarStage, t.Stage.CelType()),
+	})...)
+	if err != nil {
+		return nil, err
+	}
+	numbers, err := cel.NewEnv(slices.Concat(common, []cel.EnvOption{cel.Variable(VarValue, cel.DoubleType)})...)
 	if err != nil {
 		return nil, err
 	}
 	return &Compiler{conditions: conditions, numbers: numbers}, nil
+}
+
+// Declared are the object types of the expression variables.
+type Declared struct {
+	// Account is the account variable: its spec fields, signals and the
+	// values derived from its ledger and dates.
+	Account *apiservercel.DeclType
+	// Measure is one entry of the measures map.
+	Measure *apiservercel.DeclType
+	// Health and Stage are the health and stage variables.
+	Health, Stage *apiservercel.DeclType
+}
+
+// Types returns the declared types of the variables. Fields that may be
+// absent at run time (daysToRenewal without a renewal date, a measure's
+// value without a current value, health.score before the first score) are
+// declared too: reading an absent one fails the evaluation, has() tests it.
+func Types() Declared {
+	str, i, dbl, b := apiservercel.StringType, apiservercel.IntType, apiservercel.DoubleType, apiservercel.BoolType
+	object := func(name string, fields map[string]*apiservercel.DeclType) *apiservercel.DeclType {
+		decl := make(map[string]*apiservercel.DeclField, len(fields))
+		for n, t := range fields {
+			decl[n] = apiservercel.NewDeclField(n, t, false, nil, nil)
+		}
+		return apiservercel.NewObjectType(name, decl)
+	}
+	stringMap := apiservercel.NewMapType(str, str, -1)
+	contract := object("customersuccess.dev.Contract", map[string]*apiservercel.DeclType{
+		"tier": str, "seats": i, "currency": str, "startDate": str, "renewalDate": str, "acquisitionCost": dbl,
+	})
+	signals := object("customersuccess.dev.Signals", map[string]*apiservercel.DeclType{
+		"values": apiservercel.NewMapType(str, dbl, -1),
+	})
+	return Declared{
+		Account: object("customersuccess.dev.Account", map[string]*apiservercel.DeclType{
+			"name": str, "namespace": str, "labels": stringMap, "displayName": str, "owner": str,
+			"externalIDs": stringMap, "contract": contract, "signals": signals,
+			"mrr": dbl, "daysSinceStart": i, "daysToRenewal": i,
+		}),
+		Measure: object("customersuccess.dev.Measure", map[string]*apiservercel.DeclType{
+			"value": dbl, "score": i, "available": b,
+		}),
+		Health: object("customersuccess.dev.Health", map[string]*apiservercel.DeclType{
+			"scored": b, "score": i, "band": str,
+		}),
+		Stage: object("customersuccess.dev.Stage", map[string]*apiservercel.DeclType{
+			"name": str, "days": i,
+		}),
+	}
 }
 
 // Program is a compiled, type-checked expression.
@@ -93,8 +152,7 @@ func (c *Compiler) Compile(src string, kind Kind, measures map[string]bool) (*Pr
 		return nil, errors.New(strings.ReplaceAll(iss.Err().Error(), "\n", " "))
 	}
 	out := checked.OutputType()
-	ok := out.IsExactType(want) || out.IsExactType(cel.DynType) || (kind == Number && out.IsExactType(cel.IntType))
-	if !ok {
+	if !out.IsExactType(want) && (kind != Number || !out.IsExactType(cel.IntType)) {
 		return nil, fmt.Errorf("must produce %s, not %s", want, out)
 	}
 	if measures != nil {

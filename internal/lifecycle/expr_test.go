@@ -1,8 +1,10 @@
 package lifecycle
 
 import (
+	"math/big"
 	"strings"
 	"testing"
+	"time"
 
 	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
 )
@@ -112,5 +114,129 @@ func TestCompilePlanNamesTheField(t *testing.T) {
 	}
 	if x.ObjectiveWhen["Onboarding"]["ok"] == nil || x.ExitWhen["Adoption"] == nil || x.AtRisk == nil || x.Expansion != nil {
 		t.Errorf("compiled expressions missing: %+v", x)
+	}
+}
+
+// TestCompilePlanTypeChecksEveryExpression: every plan expression is
+// checked against the declared variable types, and the error names the
+// field it was written in.
+func TestCompilePlanTypeChecksEveryExpression(t *testing.T) {
+	c, err := NewCompiler()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name    string
+		spec    func(*csv1alpha1.SuccessPlanSpec, string)
+		src     string
+		field   string
+		wantErr string
+	}{
+		{"a double divided by an int seat count", setNormalize, "value / account.contract.seats",
+			"spec.measures[0].normalize", "no matching overload for '_/_'"},
+		{"an unknown field of the contract", setNormalize, "value / double(account.contract.users)",
+			"spec.measures[0].normalize", "undefined field 'users'"},
+		{"a normalisation that produces a string", setNormalize, "account.contract.tier",
+			"spec.measures[0].normalize", "must produce double"},
+		{"a string compared with a number", setExitWhen, "account.contract.tier > 3",
+			"spec.stages[0].exitWhen", "no matching overload"},
+		{"arithmetic between a measure value and stage days", setExitWhen, "measures.nps.value + stage.days > 10.0",
+			"spec.stages[0].exitWhen", "no matching overload for '_+_'"},
+		{"an unknown field of a measure", setExitWhen, "measures.nps.last > 1.0",
+			"spec.stages[0].exitWhen", "undefined field 'last'"},
+		{"an unknown field of the health", setEnterWhen, "health.grade == 'A'",
+			"spec.stages[0].enterWhen", "undefined field 'grade'"},
+		{"a condition that produces a number", setEnterWhen, "account.daysToRenewal - 90",
+			"spec.stages[0].enterWhen", "must produce bool"},
+		{"a band compared with a number", setObjective, "health.band >= 70",
+			"spec.stages[0].objectives[0].when", "no matching overload"},
+		{"a label read as a number", setAtRisk, "account.labels['tier'] > 2",
+			"spec.signals.atRisk", "no matching overload"},
+		{"a seat count added to a double", setExpansion, "measures.nps.value >= 0.9 * account.contract.seats",
+			"spec.signals.expansion", "no matching overload for '_*_'"},
+		{"a stage name used as a bool", setExpansion, "stage.name && true",
+			"spec.signals.expansion", "expected type 'bool' but found 'string'"},
+		{"a signal value read as a string", setAtRisk, "account.signals.values['sentiment'] == 'low'",
+			"spec.signals.atRisk", "no matching overload for '_==_'"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := &csv1alpha1.SuccessPlanSpec{
+				Measures: []csv1alpha1.Measure{{Name: "nps"}},
+				Stages:   []csv1alpha1.Stage{{Name: "Onboarding"}},
+			}
+			tc.spec(spec, tc.src)
+			_, errs := c.CompilePlan(spec)
+			if len(errs) != 1 {
+				t.Fatalf("errors = %v, want exactly one", errs)
+			}
+			if errs[0].Field != tc.field {
+				t.Errorf("field = %s, want %s", errs[0].Field, tc.field)
+			}
+			if !strings.Contains(errs[0].Error(), tc.wantErr) {
+				t.Errorf("error = %q, want it to contain %q", errs[0].Error(), tc.wantErr)
+			}
+		})
+	}
+}
+
+// TestTypedVariablesAcceptWellTypedExpressions: the declared types cover
+// every variable the README documents.
+func TestTypedVariablesAcceptWellTypedExpressions(t *testing.T) {
+	c, err := NewCompiler()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, src := range []string{
+		"account.name == 'acme' && account.namespace != '' && account.owner.endsWith('.example')",
+		"account.labels['customersuccess.dev/segment'] == 'smb' && account.externalIDs['support'] == '48213'",
+		"account.contract.tier == 'growth' && account.contract.currency == 'EUR' && account.contract.seats > 10",
+		"account.contract.startDate < account.contract.renewalDate && account.contract.acquisitionCost > 0.0",
+		"account.mrr >= 1000.0 && account.daysSinceStart > 30 && account.daysToRenewal <= 90",
+		"has(account.daysToRenewal) && account.daysToRenewal < 60",
+		"account.signals.values['sentiment'] < 2.0",
+		"measures.nps.available && measures.nps.value >= 50.0 && measures.nps.score > 40",
+		"health.scored && health.score < 40 && health.band == 'Red'",
+		"stage.name == 'Onboarding' && stage.days >= 7.5",
+	} {
+		if _, err := c.Compile(src, Condition, map[string]bool{"nps": true}); err != nil {
+			t.Errorf("%s: %v", src, err)
+		}
+	}
+}
+
+func setNormalize(s *csv1alpha1.SuccessPlanSpec, src string) { s.Measures[0].Normalize = src }
+func setExitWhen(s *csv1alpha1.SuccessPlanSpec, src string)  { s.Stages[0].ExitWhen = src }
+func setEnterWhen(s *csv1alpha1.SuccessPlanSpec, src string) { s.Stages[0].EnterWhen = src }
+func setObjective(s *csv1alpha1.SuccessPlanSpec, src string) {
+	s.Stages[0].Objectives = []csv1alpha1.Objective{{Name: "o", When: src}}
+}
+func setAtRisk(s *csv1alpha1.SuccessPlanSpec, src string)    { s.Signals.AtRisk = src }
+func setExpansion(s *csv1alpha1.SuccessPlanSpec, src string) { s.Signals.Expansion = src }
+
+// TestVarsMatchTheDeclaredTypes: the maps Vars builds evaluate under the
+// declared types, signals and labels included.
+func TestVarsMatchTheDeclaredTypes(t *testing.T) {
+	c, err := NewCompiler()
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
+	acct := &csv1alpha1.CustomerAccount{}
+	acct.Name, acct.Labels = "acme", map[string]string{"tier": "gold"}
+	acct.Spec.Contract = csv1alpha1.Contract{Seats: 50, RenewalDate: "2027-01-24", AcquisitionCost: "1000"}
+	acct.Spec.Signals.Values = map[string]csv1alpha1.Decimal{"sentiment": "1.5"}
+	vars := Vars(Input{Account: acct, MRR: big.NewRat(3000, 1), Now: now, Stage: "Onboarding", StageEnteredAt: now.Add(-72 * time.Hour),
+		Health: &csv1alpha1.HealthStatus{Score: 35, Band: csv1alpha1.BandRed,
+			Measures: []csv1alpha1.MeasureStatus{{Name: "nps", Value: "12", Score: 24}}}})
+	src := "account.signals.values['sentiment'] < 2.0 && account.labels['tier'] == 'gold' && account.mrr == 3000.0 && " +
+		"account.daysToRenewal == 60 && !has(account.daysSinceStart) && account.contract.acquisitionCost == 1000.0 && " +
+		"measures.nps.value == 12.0 && measures.nps.available && health.band == 'Red' && stage.days == 3"
+	p, err := c.Compile(src, Condition, map[string]bool{"nps": true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := p.EvalBool(vars); err != nil || !got {
+		t.Errorf("%s = %v, %v; want true", src, got, err)
 	}
 }

@@ -21,8 +21,9 @@ type Input struct {
 	Now            time.Time
 }
 
-// AccountVar returns the account variable: the spec's fields plus mrr,
-// daysSinceStart and daysToRenewal (absent when the date is unset).
+// AccountVar returns the account variable, of the declared type Account:
+// the spec's fields, signals.values as numbers, plus mrr, daysSinceStart
+// and daysToRenewal (absent when the date is unset).
 func AccountVar(in Input) map[string]any {
 	a := in.Account
 	c := a.Spec.Contract
@@ -44,6 +45,12 @@ func AccountVar(in Input) map[string]any {
 	for k, v := range a.Spec.ExternalIDs {
 		ids[k] = v
 	}
+	values := make(map[string]any, len(a.Spec.Signals.Values))
+	for k, v := range a.Spec.Signals.Values {
+		if f, err := strconv.ParseFloat(string(v), 64); err == nil {
+			values[k] = f
+		}
+	}
 	labels := make(map[string]any, len(a.Labels))
 	for k, v := range a.Labels {
 		labels[k] = v
@@ -56,6 +63,7 @@ func AccountVar(in Input) map[string]any {
 		"owner":       a.Spec.Owner,
 		"externalIDs": ids,
 		"contract":    contract,
+		"signals":     map[string]any{"values": values},
 		"mrr":         0.0,
 	}
 	if in.MRR != nil {

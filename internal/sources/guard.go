@@ -25,6 +25,13 @@ const (
 // ErrBodyTooLarge is returned when a response exceeds the body limit.
 var ErrBodyTooLarge = errors.New("response body exceeds the size limit")
 
+var (
+	// errAddressRefused wraps a dial the address check refused.
+	errAddressRefused = errors.New("address refused")
+	// errRedirectRefused wraps a redirect the client does not follow.
+	errRedirectRefused = errors.New("redirect refused")
+)
+
 // GuardOptions configure outbound HTTP.
 type GuardOptions struct {
 	// Timeout of a whole request; zero means DefaultTimeout.
@@ -71,10 +78,10 @@ func NewHTTPClient(o GuardOptions) *http.Client {
 		Transport: &limitTransport{next: transport, max: o.MaxBody},
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			if len(via) >= 5 {
-				return errors.New("too many redirects")
+				return fmt.Errorf("%w: too many redirects", errRedirectRefused)
 			}
 			if req.URL.Host != via[0].URL.Host || req.URL.Scheme != via[0].URL.Scheme {
-				return errors.New("redirect to another host refused")
+				return fmt.Errorf("%w: to another host", errRedirectRefused)
 			}
 			return nil
 		},
@@ -89,14 +96,14 @@ func checkAddress(address string, allowLinkLocal bool) error {
 	}
 	ip, err := netip.ParseAddr(host)
 	if err != nil {
-		return fmt.Errorf("address %q is not an IP", host)
+		return fmt.Errorf("%w: %q is not an IP", errAddressRefused, host)
 	}
 	ip = ip.Unmap()
 	switch {
 	case ip.IsUnspecified(), ip.IsMulticast(), ip.IsInterfaceLocalMulticast():
-		return fmt.Errorf("address %s refused", ip)
+		return fmt.Errorf("%w: %s", errAddressRefused, ip)
 	case !allowLinkLocal && (ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || metadataAddrs[ip]):
-		return fmt.Errorf("link-local or metadata address %s refused", ip)
+		return fmt.Errorf("%w: link-local or metadata address %s", errAddressRefused, ip)
 	}
 	return nil
 }

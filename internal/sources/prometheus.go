@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"regexp"
 	"strings"
 	"time"
 
@@ -34,7 +35,7 @@ type Prometheus struct {
 func NewPrometheus(url, sourceName, accountLabel string, hc *http.Client) (*Prometheus, error) {
 	c, err := promapi.NewClient(promapi.Config{Address: url, Client: hc})
 	if err != nil {
-		return nil, err
+		return nil, errors.New("invalid URL") // the parse error quotes the URL
 	}
 	if accountLabel == "" {
 		accountLabel = "account"
@@ -42,10 +43,20 @@ func NewPrometheus(url, sourceName, accountLabel string, hc *http.Client) (*Prom
 	return &Prometheus{api: promv1.NewAPI(c), SourceName: sourceName, AccountLabel: accountLabel}, nil
 }
 
-// Pull runs one vector query for every account, matching the result's
-// account label against each account's externalIDs[source name] (or its
-// name); a templated query ({{ ... }}) runs once per account instead.
-func (p *Prometheus) Pull(ctx context.Context, m *csv1alpha1.Measure, targets []Target) map[string]Sample {
+// Pull runs each measure's query.
+func (p *Prometheus) Pull(ctx context.Context, measures []*csv1alpha1.Measure, targets []Target) map[string]map[string]Sample {
+	out := make(map[string]map[string]Sample, len(measures))
+	for _, m := range measures {
+		out[m.Name] = p.pullMeasure(ctx, m, targets)
+	}
+	return out
+}
+
+// pullMeasure runs one vector query for every account, matching the
+// result's account label against each account's externalIDs[source name]
+// (or its name); a templated query ({{ ... }}) runs once per account
+// instead.
+func (p *Prometheus) pullMeasure(ctx context.Context, m *csv1alpha1.Measure, targets []Target) map[string]Sample {
 	if strings.Contains(m.Query, "{{") {
 		return p.pullEach(ctx, m, targets)
 	}
@@ -117,6 +128,8 @@ func (p *Prometheus) query(ctx context.Context, q string) (model.Vector, error) 
 		return r, nil
 	case *model.Scalar:
 		return model.Vector{&model.Sample{Value: r.Value}}, nil
+	case nil:
+		return nil, errors.New("query returned no result")
 	default:
 		return nil, fmt.Errorf("query returned a %s, want a vector", v.Type())
 	}
@@ -131,18 +144,25 @@ func promError(err error) string {
 			// Its message may quote the body.
 			return "bad response"
 		case promv1.ErrClient, promv1.ErrServer:
-			if pe.Msg != "" && !strings.Contains(pe.Msg, "://") {
+			if statusMessage.MatchString(pe.Msg) {
 				return pe.Msg // "server error: 503"
 			}
-			return string(pe.Type)
-		default:
+			return string(pe.Type) // the text is a body or a transport error
+		case promv1.ErrBadData, promv1.ErrExec, promv1.ErrCanceled, promv1.ErrTimeout:
 			// Prometheus's own error text (a PromQL parse error, say)
 			// says what is wrong with the query.
 			return string(pe.Type) + ": " + truncate(pe.Msg, 200)
+		default:
+			// An error type no Prometheus sends: the server's text is not
+			// to be trusted.
+			return "error"
 		}
 	}
 	return Describe(err)
 }
+
+// statusMessage is how the Prometheus client reports an HTTP status.
+var statusMessage = regexp.MustCompile(`^(client|server) error: \d{3}$`)
 
 func truncate(s string, n int) string {
 	if len(s) <= n {

@@ -77,7 +77,7 @@ func TestPrometheusAgainstARealServer(t *testing.T) {
 
 	t.Run("a vector query serves every account in one request", func(t *testing.T) {
 		before := queries.Load()
-		got := src.Pull(ctx, &csv1alpha1.Measure{Query: "max by (account, region) (active_users_7d)"}, targets)
+		got := pullOne(ctx, src, &csv1alpha1.Measure{Query: "max by (account, region) (active_users_7d)"}, targets)
 		if n := queries.Load() - before; n != 1 {
 			t.Errorf("%d queries, want 1", n)
 		}
@@ -95,7 +95,7 @@ func TestPrometheusAgainstARealServer(t *testing.T) {
 	})
 	t.Run("a templated query runs per account", func(t *testing.T) {
 		before := queries.Load()
-		got := src.Pull(ctx, &csv1alpha1.Measure{Query: `sum(active_users_7d{account="{{ .Name }}"}) * 2`}, targets[1:2])
+		got := pullOne(ctx, src, &csv1alpha1.Measure{Query: `sum(active_users_7d{account="{{ .Name }}"}) * 2`}, targets[1:2])
 		if n := queries.Load() - before; n != 1 {
 			t.Errorf("%d queries, want 1", n)
 		}
@@ -104,14 +104,14 @@ func TestPrometheusAgainstARealServer(t *testing.T) {
 		}
 	})
 	t.Run("a query Prometheus rejects names the problem", func(t *testing.T) {
-		got := src.Pull(ctx, &csv1alpha1.Measure{Query: "max by (account) (("}, targets[:1])
+		got := pullOne(ctx, src, &csv1alpha1.Measure{Query: "max by (account) (("}, targets[:1])
 		if !strings.Contains(got["acme"].Err, "bad_data") {
 			t.Errorf("got %+v", got["acme"])
 		}
 	})
 	t.Run("a wrong token is a client error without the URL", func(t *testing.T) {
 		bad, _ := NewPrometheus(front.URL, "telemetry", "account", NewHTTPClient(GuardOptions{}))
-		got := bad.Pull(ctx, &csv1alpha1.Measure{Query: "up"}, targets[:1])
+		got := pullOne(ctx, bad, &csv1alpha1.Measure{Query: "up"}, targets[:1])
 		if got["acme"].Err != "query failed: client error: 401" {
 			t.Errorf("got %+v", got["acme"])
 		}
@@ -142,15 +142,20 @@ func TestPrometheusGarbageAndOutages(t *testing.T) {
 		"nan":     "value is not a finite number",
 		"matrix":  "query returned a matrix, want a vector",
 	} {
-		got := src.Pull(context.Background(), &csv1alpha1.Measure{Query: query}, []Target{{Name: "acme"}})
+		got := pullOne(context.Background(), src, &csv1alpha1.Measure{Query: query}, []Target{{Name: "acme"}})
 		if got["acme"].Err != want {
 			t.Errorf("%s: got %q, want %q", query, got["acme"].Err, want)
 		}
 	}
 	// The port is closed: a transport error without the URL.
 	srv.Close()
-	got := src.Pull(context.Background(), &csv1alpha1.Measure{Query: "up"}, []Target{{Name: "acme"}})
+	got := pullOne(context.Background(), src, &csv1alpha1.Measure{Query: "up"}, []Target{{Name: "acme"}})
 	if e := got["acme"].Err; e == "" || strings.Contains(e, srv.URL) {
 		t.Errorf("got %q", e)
 	}
+}
+
+// pullOne pulls a single measure.
+func pullOne(ctx context.Context, src Source, m *csv1alpha1.Measure, targets []Target) map[string]Sample {
+	return src.Pull(ctx, []*csv1alpha1.Measure{m}, targets)[m.Name]
 }

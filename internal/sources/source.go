@@ -2,12 +2,17 @@ package sources
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"math"
-	"net/url"
+	"net"
 	"strings"
+	"syscall"
 	"text/template"
+	"text/template/parse"
 
 	"golang.org/x/sync/errgroup"
 
@@ -29,10 +34,13 @@ type Sample struct {
 	Err   string
 }
 
-// Source pulls one measure for a set of accounts and returns a sample per
-// account name. It never panics on bad data: every failure is a Sample.Err.
+// Source pulls the measures of one plan source for a set of accounts. It
+// returns, by measure name, a sample per account name, and makes as few
+// requests as the source kind allows (one query per measure for all
+// accounts, or one document per account for all measures). It never
+// panics on bad data: every failure is a Sample.Err.
 type Source interface {
-	Pull(ctx context.Context, m *csv1alpha1.Measure, targets []Target) map[string]Sample
+	Pull(ctx context.Context, measures []*csv1alpha1.Measure, targets []Target) map[string]map[string]Sample
 }
 
 // FailAll returns the same error for every target.
@@ -52,12 +60,47 @@ func finite(v float64) Sample {
 	return Sample{Value: v}
 }
 
-// expand executes a Go template over the target: {{ .Name }},
+// ParseTemplate parses a URL or query template. Only text and field
+// references ({{ .Name }}, {{ .Namespace }}, {{ .ExternalIDs.x }}) are
+// allowed: no functions, pipelines, conditions or loops, so that
+// expanding a template is linear in its size and cannot loop.
+func ParseTemplate(name, text string) (*template.Template, error) {
+	tp, err := template.New(name).Option("missingkey=error").Parse(text)
+	if err != nil {
+		return nil, err
+	}
+	if tp.Tree == nil || tp.Root == nil {
+		return tp, nil
+	}
+	for _, n := range tp.Root.Nodes {
+		switch n := n.(type) {
+		case *parse.TextNode:
+		case *parse.ActionNode:
+			if !isFieldReference(n.Pipe) {
+				return nil, fmt.Errorf("%q: only field references such as {{ .ExternalIDs.support }} are allowed", n.String())
+			}
+		default:
+			return nil, fmt.Errorf("%q: only field references such as {{ .ExternalIDs.support }} are allowed", n.String())
+		}
+	}
+	return tp, nil
+}
+
+// isFieldReference reports whether a pipeline is one field chain: .A.b
+func isFieldReference(p *parse.PipeNode) bool {
+	if p == nil || len(p.Decl) > 0 || len(p.Cmds) != 1 || len(p.Cmds[0].Args) != 1 {
+		return false
+	}
+	_, ok := p.Cmds[0].Args[0].(*parse.FieldNode)
+	return ok
+}
+
+// expand executes a template over the target: {{ .Name }},
 // {{ .Namespace }}, {{ .ExternalIDs.x }}. A missing key is an error.
 func expand(tmpl string, t Target) (string, error) {
-	tp, err := template.New("t").Option("missingkey=error").Parse(tmpl)
+	tp, err := ParseTemplate("t", tmpl)
 	if err != nil {
-		return "", err
+		return "", errors.New("template: " + lastPart(err.Error()))
 	}
 	var b strings.Builder
 	if err := tp.Execute(&b, t); err != nil {
@@ -74,29 +117,71 @@ func lastPart(s string) string {
 	return s
 }
 
-// Describe turns a transport error into a message without URL or body:
-// url.Error embeds the full URL, which may carry identifiers or tokens.
+// Categories of transport failures. A source or webhook failure reaches a
+// status, an Event or a log only as one of these (or as "HTTP <code>"),
+// never as the error text: that text embeds URLs, addresses and ports.
+const (
+	ErrTextTimeout        = "request timed out"
+	ErrTextCanceled       = "request canceled"
+	ErrTextRefused        = "connection refused"
+	ErrTextReset          = "connection reset"
+	ErrTextUnreachable    = "host unreachable"
+	ErrTextDNS            = "DNS lookup failed"
+	ErrTextTLS            = "TLS handshake failed"
+	ErrTextCertificate    = "TLS certificate not trusted"
+	ErrTextTooLarge       = "response body exceeds the size limit"
+	ErrTextAddressRefused = "address refused by policy"
+	ErrTextRedirect       = "redirect refused"
+	ErrTextRequest        = "request failed"
+)
+
+// Describe turns a transport error into its category (the ErrText
+// constants): no URL, address, port or body survives.
 func Describe(err error) string {
-	if err == nil {
+	var (
+		netErr    net.Error
+		dnsErr    *net.DNSError
+		certErr   *tls.CertificateVerificationError
+		unknownCA x509.UnknownAuthorityError
+		hostErr   x509.HostnameError
+		invalid   x509.CertificateInvalidError
+		recordErr tls.RecordHeaderError
+		alertErr  tls.AlertError
+	)
+	switch {
+	case err == nil:
 		return ""
+	case errors.Is(err, ErrBodyTooLarge):
+		return ErrTextTooLarge
+	case errors.Is(err, errAddressRefused):
+		return ErrTextAddressRefused
+	case errors.Is(err, errRedirectRefused):
+		return ErrTextRedirect
+	case errors.Is(err, context.Canceled):
+		return ErrTextCanceled
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
+		return ErrTextTimeout
+	case errors.As(err, &dnsErr):
+		return ErrTextDNS
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return ErrTextRefused
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return ErrTextReset
+	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
+		return ErrTextUnreachable
+	case errors.As(err, &certErr), errors.As(err, &unknownCA), errors.As(err, &hostErr), errors.As(err, &invalid):
+		return ErrTextCertificate
+	case errors.As(err, &recordErr), errors.As(err, &alertErr):
+		return ErrTextTLS
+	default:
+		return ErrTextRequest
 	}
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		if ue.Timeout() {
-			return "request timed out"
-		}
-		err = ue.Err
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return "request timed out"
-	}
-	return fmt.Sprint(err)
 }
 
 // eachTarget runs pull for every target, at most Concurrency at a time, and
-// returns the samples by account name.
-func eachTarget(targets []Target, pull func(Target) Sample) map[string]Sample {
-	results := make([]Sample, len(targets))
+// returns the results by account name.
+func eachTarget[R any](targets []Target, pull func(Target) R) map[string]R {
+	results := make([]R, len(targets))
 	g := errgroup.Group{}
 	g.SetLimit(Concurrency)
 	for i, t := range targets {
@@ -106,7 +191,7 @@ func eachTarget(targets []Target, pull func(Target) Sample) map[string]Sample {
 		})
 	}
 	_ = g.Wait()
-	out := make(map[string]Sample, len(targets))
+	out := make(map[string]R, len(targets))
 	for i, t := range targets {
 		out[t.Name] = results[i]
 	}

@@ -2,7 +2,6 @@ package sources
 
 import (
 	"strings"
-	"text/template"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/client-go/util/jsonpath"
@@ -20,7 +19,7 @@ func ValidatePlan(spec *csv1alpha1.SuccessPlanSpec) field.ErrorList {
 		s := &spec.Sources[i]
 		byName[s.Name] = s
 		if s.HTTP != nil {
-			if _, err := template.New("url").Option("missingkey=error").Parse(s.HTTP.URL); err != nil {
+			if _, err := ParseTemplate("url", s.HTTP.URL); err != nil {
 				errs = append(errs, field.Invalid(field.NewPath("spec", "sources").Index(i).Child("http", "url"), s.HTTP.URL, err.Error()))
 			}
 		}
@@ -34,7 +33,7 @@ func ValidatePlan(spec *csv1alpha1.SuccessPlanSpec) field.ErrorList {
 		case src.Prometheus != nil && m.Query == "":
 			errs = append(errs, field.Required(path.Child("query"), "source "+m.Source+" is a prometheus source"))
 		case src.Prometheus != nil && strings.Contains(m.Query, "{{"):
-			if _, err := template.New("query").Parse(m.Query); err != nil {
+			if _, err := ParseTemplate("query", m.Query); err != nil {
 				errs = append(errs, field.Invalid(path.Child("query"), m.Query, err.Error()))
 			}
 		case src.HTTP != nil && m.JSONPath == "":

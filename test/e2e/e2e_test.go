@@ -6,7 +6,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -17,19 +16,29 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/client-go/kubernetes"
+
 	"customersuccess.dev/success-operator/internal/demo"
 	"customersuccess.dev/success-operator/internal/testenv"
 )
 
+// namespace is the demo's namespace, the one the README's commands use.
+const namespace = "customers"
+
 // env is what every step of the scenario uses.
 type env struct {
 	t          *testing.T
+	root       string
 	kubectl    string
 	kubeconfig string
+	client     kubernetes.Interface
 	sim        *demo.Simulator
 	sink       *demo.Sink
-	metrics    string
-	managerLog *bytes.Buffer
+	// metrics is the manager's metrics address (HTTPS), metricsToken a
+	// bearer token allowed to read it (see metrics_test.go).
+	metrics      string
+	metricsToken string
+	managerLog   *bytes.Buffer
 }
 
 func TestDemoEndToEnd(t *testing.T) {
@@ -38,7 +47,7 @@ func TestDemoEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	tmp := t.TempDir()
-	e := &env{t: t, kubectl: filepath.Join(testenv.BinDir(root), "kubectl"), kubeconfig: filepath.Join(tmp, "kubeconfig")}
+	e := &env{t: t, root: root, kubectl: filepath.Join(testenv.BinDir(root), "kubectl"), kubeconfig: filepath.Join(tmp, "kubeconfig")}
 
 	manager := filepath.Join(tmp, "manager")
 	build := exec.Command("go", "build", "-o", manager, ".")
@@ -47,11 +56,14 @@ func TestDemoEndToEnd(t *testing.T) {
 		t.Fatalf("building the manager: %v\n%s", err, out)
 	}
 
-	cp, _, err := testenv.StartLocal(root, e.kubeconfig)
+	cp, cfg, err := testenv.StartLocal(root, e.kubeconfig)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cp.Stop() })
+	if e.client, err = kubernetes.NewForConfig(cfg); err != nil {
+		t.Fatal(err)
+	}
 
 	tele, err := demo.LoadTelemetry(filepath.Join(root, "config", "demo", "telemetry.yaml"))
 	if err != nil {
@@ -67,7 +79,10 @@ func TestDemoEndToEnd(t *testing.T) {
 	e.sink = demo.NewSink([]byte("demo-signing-key"), nil)
 	sinkAddr := serve(t, e.sink)
 
-	// The manager runs as its own process, as in a cluster.
+	// The manager runs as its own process, as in a cluster, with the
+	// default --metrics-secure: HTTPS, each scrape authenticated and
+	// authorized by the API server (the manager's admin kubeconfig may
+	// create the TokenReviews and SubjectAccessReviews).
 	e.metrics = freeAddr(t)
 	cmd := exec.Command(manager, "--metrics-bind-address="+e.metrics, "--health-probe-bind-address="+freeAddr(t),
 		"--leader-elect=false", "--zap-log-level=info")
@@ -92,10 +107,12 @@ func TestDemoEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.run(manifests, "apply", "-f", "-")
-	e.run(nil, "wait", "--for=condition=Ready", "successplans", "--all", "-n", "demo", "--timeout=60s")
-	e.run(nil, "wait", "--for=condition=Ready", "customeraccounts", "--all", "-n", "demo", "--timeout=60s")
+	e.run(nil, "wait", "--for=condition=Ready", "successplans", "--all", "-n", namespace, "--timeout=60s")
+	e.run(nil, "wait", "--for=condition=Ready", "customeraccounts", "--all", "-n", namespace, "--timeout=60s")
 
+	e.metricsAccess()
 	scenario(e)
+	e.readmeCommands()
 }
 
 // run runs kubectl and returns its output; a failure fails the test.
@@ -119,7 +136,7 @@ func (e *env) try(stdin []byte, args ...string) (string, error) {
 
 // jsonpath reads a field of an object with kubectl get -o jsonpath.
 func (e *env) jsonpath(kind, name, path string) string {
-	out, err := e.try(nil, "get", kind, name, "-n", "demo", "-o", "jsonpath="+path)
+	out, err := e.try(nil, "get", kind, name, "-n", namespace, "-o", "jsonpath="+path)
 	if err != nil {
 		return "error: " + strings.TrimSpace(out)
 	}
@@ -140,16 +157,6 @@ func (e *env) eventually(what string, within time.Duration, check func() string)
 		}
 		time.Sleep(time.Second)
 	}
-}
-
-func (e *env) scrape() (string, error) {
-	resp, err := http.Get("http://" + e.metrics + "/metrics")
-	if err != nil {
-		return "", err
-	}
-	defer func() { _ = resp.Body.Close() }()
-	b, err := io.ReadAll(resp.Body)
-	return string(b), err
 }
 
 func serve(t *testing.T, h http.Handler) string {

@@ -128,11 +128,11 @@ func scenario(e *env) {
 			return err.Error()
 		}
 		for _, series := range []string{
-			`successoperator_plan_accounts{namespace="demo",plan="smb"} 9`,
-			`successoperator_plan_accounts_by_band{band="Red",namespace="demo",plan="smb"} 3`,
-			`successoperator_account_health_band{account="acme",band="Red",namespace="demo",plan="smb"} 1`,
+			`successoperator_plan_accounts{namespace="customers",plan="smb"} 9`,
+			`successoperator_plan_accounts_by_band{band="Red",namespace="customers",plan="smb"} 3`,
+			`successoperator_account_health_band{account="acme",band="Red",namespace="customers",plan="smb"} 1`,
 			`successoperator_webhook_deliveries_total{result="success"}`,
-			`successoperator_source_values_total{namespace="demo",plan="smb",result="success",source="telemetry",source_type="prometheus"}`,
+			`successoperator_source_values_total{namespace="customers",plan="smb",result="success",source="telemetry",source_type="prometheus"}`,
 		} {
 			if !strings.Contains(body, series) {
 				return "missing " + series
@@ -144,7 +144,7 @@ func scenario(e *env) {
 
 // list reads one jsonpath of every account, by name.
 func (e *env) list(path string) map[string]string {
-	out, err := e.try(nil, "get", "customeraccounts", "-n", "demo", "-o",
+	out, err := e.try(nil, "get", "customeraccounts", "-n", namespace, "-o",
 		`jsonpath={range .items[*]}{.metadata.name}{"\t"}`+path+`{"\n"}{end}`)
 	got := map[string]string{}
 	if err != nil {

@@ -6,8 +6,6 @@ import (
 	"testing"
 
 	. "github.com/onsi/gomega"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	testingclock "k8s.io/utils/clock/testing"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -59,11 +57,7 @@ func (s *snapshotTransport) RoundTrip(req *http.Request) (*http.Response, error)
 func TestADueActionIsPostedOncePerKeyWhateverTheCache(t *testing.T) {
 	g := NewWithT(t)
 	ns := newNamespace(t)
-	rcv := newReceiver(t, "s3cret")
-	create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "hook-key"}, Data: map[string][]byte{"key": []byte("s3cret")}})
-	p := lifecyclePlan(ns, rcv.URL)
-	p.Spec.Stages[0].Actions = p.Spec.Stages[0].Actions[:2] // welcome and flaky, both due at once
-	create(t, p)
+	rcv := hookedPlan(t, ns, 2) // welcome and flaky, both due at once
 	a := newAccount(ns, "acme", "smb")
 	a.Labels[isolatedLabel] = "true"
 	create(t, a)

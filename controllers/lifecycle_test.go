@@ -112,6 +112,19 @@ func lifecyclePlan(ns, hookURL string) *csv1alpha1.SuccessPlan {
 	return p
 }
 
+// hookedPlan creates the webhook signing Secret and a lifecycle plan
+// whose first stage keeps its first n actions, delivered to a new
+// receiver.
+func hookedPlan(t *testing.T, ns string, n int) *receiver {
+	t.Helper()
+	rcv := newReceiver(t, "s3cret")
+	create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "hook-key"}, Data: map[string][]byte{"key": []byte("s3cret")}})
+	p := lifecyclePlan(ns, rcv.URL)
+	p.Spec.Stages[0].Actions = p.Spec.Stages[0].Actions[:n]
+	create(t, p)
+	return rcv
+}
+
 func setSignal(t *testing.T, g *WithT, ns, name, key, value string) {
 	t.Helper()
 	update(t, account(g, ns, name), func(a *csv1alpha1.CustomerAccount) {
@@ -302,11 +315,7 @@ func (c *crashingTransport) RoundTrip(*http.Request) (*http.Response, error) {
 func TestAnActionRecordedBeforeACrashIsDeliveredAfterRestartWithTheSameKey(t *testing.T) {
 	g := NewWithT(t)
 	ns := newNamespace(t)
-	rcv := newReceiver(t, "s3cret")
-	create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "hook-key"}, Data: map[string][]byte{"key": []byte("s3cret")}})
-	p := lifecyclePlan(ns, rcv.URL)
-	p.Spec.Stages[0].Actions = p.Spec.Stages[0].Actions[:1] // welcome
-	create(t, p)
+	rcv := hookedPlan(t, ns, 1) // welcome
 	a := newAccount(ns, "acme", "smb")
 	a.Labels[isolatedLabel] = "true"
 	create(t, a)

@@ -13,24 +13,16 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
+	"customersuccess.dev/success-operator/internal/fuzztest"
 )
 
-// fuzzBytes hands out the fuzzer's bytes; zeros once they run out.
-type fuzzBytes []byte
-
-func (b *fuzzBytes) next() byte {
-	if len(*b) == 0 {
-		return 0
-	}
-	c := (*b)[0]
-	*b = (*b)[1:]
-	return c
-}
+// fuzzBytes reads numbers of the health model from the fuzzer's bytes.
+type fuzzBytes struct{ fuzztest.Bytes }
 
 // float is a small integer most of the time, sometimes a special value or
 // eight raw bytes (any float64, NaN included).
 func (b *fuzzBytes) float() float64 {
-	switch c := b.next(); {
+	switch c := b.Next(); {
 	case c < 200:
 		return float64(c) - 50
 	case c == 200:
@@ -50,7 +42,7 @@ func (b *fuzzBytes) float() float64 {
 	default:
 		var raw [8]byte
 		for i := range raw {
-			raw[i] = b.next()
+			raw[i] = b.Next()
 		}
 		return math.Float64frombits(binary.LittleEndian.Uint64(raw[:]))
 	}
@@ -58,7 +50,7 @@ func (b *fuzzBytes) float() float64 {
 
 // integer is a small integer, sometimes an extreme one.
 func (b *fuzzBytes) integer() int32 {
-	switch c := b.next(); c {
+	switch c := b.Next(); c {
 	case 255:
 		return math.MaxInt32
 	case 254:
@@ -70,7 +62,7 @@ func (b *fuzzBytes) integer() int32 {
 
 // duration is up to about ten days either way.
 func (b *fuzzBytes) duration() time.Duration {
-	return time.Duration(int8(b.next())) * 2 * time.Hour
+	return time.Duration(int8(b.Next())) * 2 * time.Hour
 }
 
 var (
@@ -111,16 +103,16 @@ func fuzzCase(i int, data []byte) ([]Measure, Model, *csv1alpha1.HealthStatus) {
 	}
 	prev := tc.prev.DeepCopy()
 	mod := model
-	b := fuzzBytes(data)
-	for step := 0; len(b) > 0 && step < 64; step++ {
-		op := b.next()
+	b := &fuzzBytes{Bytes: fuzztest.Bytes(data)}
+	for step := 0; len(b.Bytes) > 0 && step < 64; step++ {
+		op := b.Next()
 		if op%13 == 10 && len(measures) < 16 {
 			measures = append(measures, Measure{Name: "fuzz" + strconv.Itoa(len(measures)), Source: "s", Weight: 1, Good: 100})
 		}
 		if len(measures) == 0 {
 			continue
 		}
-		m := &measures[int(b.next())%len(measures)]
+		m := &measures[int(b.Next())%len(measures)]
 		switch op % 13 {
 		case 0:
 			m.Weight = b.integer()
@@ -131,7 +123,7 @@ func fuzzCase(i int, data []byte) ([]Measure, Model, *csv1alpha1.HealthStatus) {
 		case 3:
 			m.Obs.Value = b.float()
 		case 4:
-			flags := b.next()
+			flags := b.Next()
 			m.Obs.Has, m.Obs.Err = flags&1 != 0, map[bool]string{true: "support: HTTP 503"}[flags&2 != 0]
 			if flags&4 != 0 {
 				m.Obs.At = time.Time{} // static signals have no observation time
@@ -139,30 +131,30 @@ func fuzzCase(i int, data []byte) ([]Measure, Model, *csv1alpha1.HealthStatus) {
 				m.Obs.At = t0.Add(-b.duration())
 			}
 		case 5:
-			m.Missing = fuzzPolicies[int(b.next())%len(fuzzPolicies)]
+			m.Missing = fuzzPolicies[int(b.Next())%len(fuzzPolicies)]
 		case 6:
 			m.StaleAfter = b.duration()
 		case 7:
-			m.Normalize = fuzzNormalize(b.next(), b.float())
+			m.Normalize = fuzzNormalize(b.Next(), b.float())
 		case 8:
 			v := strconv.FormatFloat(b.float(), 'g', -1, 64)
-			if c := b.next(); c%4 == 0 {
+			if c := b.Next(); c%4 == 0 {
 				v = "not a number"
 			}
 			m.Override = &csv1alpha1.Override{Measure: m.Name, Value: csv1alpha1.Decimal(v), Expires: metav1.NewTime(t0.Add(b.duration()))}
 		case 9:
 			at := metav1.NewTime(t0.Add(-b.duration()))
 			m.Previous = &csv1alpha1.MeasureStatus{Name: m.Name, Value: csv1alpha1.Decimal(strconv.FormatFloat(b.float(), 'f', -1, 64)),
-				ObservedAt: &at, Overridden: b.next()%2 == 0}
+				ObservedAt: &at, Overridden: b.Next()%2 == 0}
 		case 11:
 			mod.Green, mod.Yellow, mod.Hysteresis, mod.TrendWindow = b.integer(), b.integer(), b.integer(), b.duration()*4
 		case 12:
 			if prev == nil {
 				prev = &csv1alpha1.HealthStatus{}
 			}
-			prev.Score, prev.Band = b.integer(), fuzzBands[int(b.next())%len(fuzzBands)]
+			prev.Score, prev.Band = b.integer(), fuzzBands[int(b.Next())%len(fuzzBands)]
 			// Samples are never newer than now: the clock moves forward.
-			for range int(b.next() % 40) {
+			for range int(b.Next() % 40) {
 				prev.Samples = append(prev.Samples, csv1alpha1.ScoreSample{At: metav1.NewTime(t0.Add(-b.duration().Abs())), Score: b.integer()})
 			}
 		}

@@ -187,22 +187,25 @@ func TestTypedVariablesAcceptWellTypedExpressions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, src := range []string{
-		"account.name == 'acme' && account.namespace != '' && account.owner.endsWith('.example')",
-		"account.labels['customersuccess.dev/segment'] == 'smb' && account.externalIDs['support'] == '48213'",
-		"account.contract.tier == 'growth' && account.contract.currency == 'EUR' && account.contract.seats > 10",
-		"account.contract.startDate < account.contract.renewalDate && account.contract.acquisitionCost > 0.0",
-		"account.mrr >= 1000.0 && account.daysSinceStart > 30 && account.daysToRenewal <= 90",
-		"has(account.daysToRenewal) && account.daysToRenewal < 60",
-		"account.signals.values['sentiment'] < 2.0",
-		"measures.nps.available && measures.nps.value >= 50.0 && measures.nps.score > 40",
-		"health.scored && health.score < 40 && health.band == 'Red'",
-		"stage.name == 'Onboarding' && stage.days >= 7.5",
-	} {
+	for _, src := range wellTypedConditions {
 		if _, err := c.Compile(src, Condition, map[string]bool{"nps": true}); err != nil {
 			t.Errorf("%s: %v", src, err)
 		}
 	}
+}
+
+// wellTypedConditions read every variable and field the README documents.
+var wellTypedConditions = []string{
+	"account.name == 'acme' && account.namespace != '' && account.owner.endsWith('.example')",
+	"account.labels['customersuccess.dev/segment'] == 'smb' && account.externalIDs['support'] == '48213'",
+	"account.contract.tier == 'growth' && account.contract.currency == 'EUR' && account.contract.seats > 10",
+	"account.contract.startDate < account.contract.renewalDate && account.contract.acquisitionCost > 0.0",
+	"account.mrr >= 1000.0 && account.daysSinceStart > 30 && account.daysToRenewal <= 90",
+	"has(account.daysToRenewal) && account.daysToRenewal < 60",
+	"account.signals.values['sentiment'] < 2.0",
+	"measures.nps.available && measures.nps.value >= 50.0 && measures.nps.score > 40",
+	"health.scored && health.score < 40 && health.band == 'Red'",
+	"stage.name == 'Onboarding' && stage.days >= 7.5",
 }
 
 func setNormalize(s *csv1alpha1.SuccessPlanSpec, src string) { s.Measures[0].Normalize = src }

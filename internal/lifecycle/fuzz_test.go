@@ -1,11 +1,9 @@
 package lifecycle
 
 import (
-	"fmt"
 	"math"
 	"math/big"
 	"reflect"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"testing"
@@ -14,45 +12,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
+	"customersuccess.dev/success-operator/internal/fuzztest"
 )
-
-// fuzzDeadline is how long one fuzz input may take: compiling and running
-// a plan expression takes well under a millisecond, and the cost limit
-// stops runaway comprehensions, so anything near this is a hang.
-const fuzzDeadline = 5 * time.Second
-
-// within runs fn and fails the test if it panics or does not return within
-// fuzzDeadline. fn runs on its own goroutine so that a hang is reported as a
-// failure of this input (the goroutine is left behind) rather than as a
-// test binary that never ends.
-func within(t *testing.T, what string, fn func()) {
-	t.Helper()
-	done := make(chan string, 1)
-	go func() {
-		defer func() {
-			if r := recover(); r != nil {
-				done <- fmt.Sprintf("%v\n%s", r, debug.Stack())
-			}
-		}()
-		fn()
-		done <- ""
-	}()
-	timer := time.NewTimer(fuzzDeadline)
-	defer timer.Stop()
-	select {
-	case p := <-done:
-		if p != "" {
-			t.Fatalf("%s panicked: %s", what, p)
-		}
-	case <-timer.C:
-		t.Fatalf("%s did not return within %v", what, fuzzDeadline)
-	}
-}
 
 // fuzzConditions are the condition expressions of the package's tests and
 // the README, the seeds of FuzzCompile and the pool FuzzEval and
 // FuzzAdvance draw from.
-var fuzzConditions = []string{
+var fuzzConditions = append([]string{
 	// TestCompile and TestEvaluate.
 	"measures.activeSeats.value >= 1.0",
 	"measures.activeSeats.value >= 0.5 * double(account.contract.seats) && stage.days >= 7",
@@ -85,17 +51,6 @@ var fuzzConditions = []string{
 	"measures.nps.value >= 0.9 * account.contract.seats",
 	"stage.name && true",
 	"account.signals.values['sentiment'] == 'low'",
-	// TestTypedVariablesAcceptWellTypedExpressions.
-	"account.name == 'acme' && account.namespace != '' && account.owner.endsWith('.example')",
-	"account.labels['customersuccess.dev/segment'] == 'smb' && account.externalIDs['support'] == '48213'",
-	"account.contract.tier == 'growth' && account.contract.currency == 'EUR' && account.contract.seats > 10",
-	"account.contract.startDate < account.contract.renewalDate && account.contract.acquisitionCost > 0.0",
-	"account.mrr >= 1000.0 && account.daysSinceStart > 30 && account.daysToRenewal <= 90",
-	"has(account.daysToRenewal) && account.daysToRenewal < 60",
-	"account.signals.values['sentiment'] < 2.0",
-	"measures.nps.available && measures.nps.value >= 50.0 && measures.nps.score > 40",
-	"health.scored && health.score < 40 && health.band == 'Red'",
-	"stage.name == 'Onboarding' && stage.days >= 7.5",
 	// Comprehensions and macros the cost limit bounds.
 	"[1, 2, 3].all(x, x > 0) && measures.all(m, measures[m].available)",
 	"account.labels.exists(k, k.startsWith('tier')) || size(account.externalIDs) > 2",
@@ -104,7 +59,7 @@ var fuzzConditions = []string{
 	"measures.seats.value / 0.0 > 1.0",
 	"account.contract.seats / 0 > 1",
 	"9223372036854775807 + account.contract.seats > 0",
-}
+}, wellTypedConditions...) // and TestTypedVariablesAcceptWellTypedExpressions
 
 // fuzzNumbers are normalize expressions of the tests and the README.
 var fuzzNumbers = []string{
@@ -153,7 +108,7 @@ func FuzzCompile(f *testing.F) {
 		}
 		var p *Program
 		var err error
-		within(t, "Compile", func() { p, err = c.Compile(src, kind, measures) })
+		fuzztest.Within(t, "Compile", func() { p, err = c.Compile(src, kind, measures) })
 		if (p == nil) == (err == nil) {
 			t.Fatalf("Compile(%q) = %v, %v", src, p, err)
 		}
@@ -166,7 +121,7 @@ func FuzzCompile(f *testing.F) {
 		if p.Source() != src {
 			t.Fatalf("Source() = %q, want %q", p.Source(), src)
 		}
-		within(t, "Eval", func() {
+		fuzztest.Within(t, "Eval", func() {
 			if kind == Number {
 				_, _ = p.EvalNumber(map[string]any{VarValue: 31.0, VarAccount: vars[VarAccount]})
 			} else {
@@ -197,25 +152,13 @@ func fuzzDesignInput() Input {
 			Measures: []csv1alpha1.MeasureStatus{{Name: "nps", Value: "12", Score: 24}}}}
 }
 
-// fuzzBytes hands out the fuzzer's bytes; zeros once they run out.
-type fuzzBytes []byte
-
-func (b *fuzzBytes) next() byte {
-	if len(*b) == 0 {
-		return 0
-	}
-	c := (*b)[0]
-	*b = (*b)[1:]
-	return c
-}
-
 // fuzzInput builds an account, its health and its stage from data; value
 // is the seats measure's value and text goes where the API takes strings
 // (dates, decimals, labels).
 func fuzzInput(data []byte, value float64, text string) Input {
-	b := fuzzBytes(data)
-	flags := b.next()
-	now := fuzzNow.Add(time.Duration(int8(b.next())) * 24 * time.Hour)
+	b := fuzztest.Bytes(data)
+	flags := b.Next()
+	now := fuzzNow.Add(time.Duration(int8(b.Next())) * 24 * time.Hour)
 	day := func(c byte) string {
 		if c == 255 {
 			return text
@@ -227,12 +170,12 @@ func fuzzInput(data []byte, value float64, text string) Input {
 	acct.Labels = map[string]string{"tier": text}
 	acct.Spec.Owner = text
 	acct.Spec.ExternalIDs = map[string]string{"support": text}
-	acct.Spec.Contract = csv1alpha1.Contract{Tier: "growth", Seats: int32(b.next()) - 10, Currency: "EUR"}
+	acct.Spec.Contract = csv1alpha1.Contract{Tier: "growth", Seats: int32(b.Next()) - 10, Currency: "EUR"}
 	if flags&1 != 0 {
-		acct.Spec.Contract.StartDate = csv1alpha1.Date(day(b.next()))
+		acct.Spec.Contract.StartDate = csv1alpha1.Date(day(b.Next()))
 	}
 	if flags&2 != 0 {
-		acct.Spec.Contract.RenewalDate = csv1alpha1.Date(day(b.next()))
+		acct.Spec.Contract.RenewalDate = csv1alpha1.Date(day(b.Next()))
 	}
 	if flags&4 != 0 {
 		acct.Spec.Contract.AcquisitionCost = csv1alpha1.Decimal(text)
@@ -243,13 +186,13 @@ func fuzzInput(data []byte, value float64, text string) Input {
 		in.MRR = new(big.Rat).SetFloat64(value)
 	}
 	if flags&8 != 0 {
-		in.StageEnteredAt = now.Add(-time.Duration(b.next()) * 24 * time.Hour)
+		in.StageEnteredAt = now.Add(-time.Duration(b.Next()) * 24 * time.Hour)
 	}
 	if flags&16 != 0 {
-		h := &csv1alpha1.HealthStatus{Score: int32(b.next()), Band: []csv1alpha1.Band{"", "Green", "Yellow", "Red"}[b.next()%4]}
+		h := &csv1alpha1.HealthStatus{Score: int32(b.Next()), Band: []csv1alpha1.Band{"", "Green", "Yellow", "Red"}[b.Next()%4]}
 		for _, name := range []string{"seats", "nps"} {
-			m := csv1alpha1.MeasureStatus{Name: name, Score: int32(b.next()), Stale: flags&32 != 0, Overridden: flags&64 != 0}
-			switch b.next() % 4 {
+			m := csv1alpha1.MeasureStatus{Name: name, Score: int32(b.Next()), Stale: flags&32 != 0, Overridden: flags&64 != 0}
+			switch b.Next() % 4 {
 			case 0:
 				m.Value = csv1alpha1.Decimal(strconv.FormatFloat(value, 'f', -1, 64))
 			case 1:
@@ -291,7 +234,7 @@ func FuzzEval(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte, value float64, text string) {
 		in := fuzzInput(data, value, text)
 		var vars map[string]any
-		within(t, "Vars", func() { vars = Vars(in) })
+		fuzztest.Within(t, "Vars", func() { vars = Vars(in) })
 		for _, name := range []string{VarAccount, VarMeasures, VarHealth, VarStage} {
 			if _, ok := vars[name].(map[string]any); !ok {
 				t.Fatalf("variable %s is %T", name, vars[name])
@@ -300,7 +243,7 @@ func FuzzEval(f *testing.F) {
 		if got := vars[VarStage].(map[string]any)["name"]; got != in.Stage {
 			t.Fatalf("stage.name = %v, want %s", got, in.Stage)
 		}
-		within(t, "Eval", func() {
+		fuzztest.Within(t, "Eval", func() {
 			for _, p := range conditions {
 				_, _ = p.EvalBool(vars)
 			}
@@ -325,9 +268,9 @@ var fuzzStates = []csv1alpha1.ObjectiveState{csv1alpha1.ObjectivePending, csv1al
 // current state from data. Expressions come from pool; the byte 255 takes
 // extra (nil when it did not compile).
 func fuzzPlan(data []byte, pool []*Program, extra *Program) ([]csv1alpha1.Stage, *Expressions, State, time.Time) {
-	b := fuzzBytes(data)
+	b := fuzztest.Bytes(data)
 	pick := func() *Program {
-		switch c := b.next(); c {
+		switch c := b.Next(); c {
 		case 0:
 			return nil
 		case 255:
@@ -337,14 +280,14 @@ func fuzzPlan(data []byte, pool []*Program, extra *Program) ([]csv1alpha1.Stage,
 		}
 	}
 	hours := func() *metav1.Duration {
-		if c := b.next(); c != 0 {
+		if c := b.Next(); c != 0 {
 			return &metav1.Duration{Duration: time.Duration(c) * 12 * time.Hour}
 		}
 		return nil
 	}
 	x := &Expressions{Normalize: map[string]*Program{}, ObjectiveWhen: map[string]map[string]*Program{},
 		ExitWhen: map[string]*Program{}, EnterWhen: map[string]*Program{}}
-	stages := make([]csv1alpha1.Stage, int(b.next())%(len(fuzzStageNames)+1))
+	stages := make([]csv1alpha1.Stage, int(b.Next())%(len(fuzzStageNames)+1))
 	for i := range stages {
 		s := csv1alpha1.Stage{Name: fuzzStageNames[i], MaxDuration: hours()}
 		if p := pick(); p != nil {
@@ -353,7 +296,7 @@ func fuzzPlan(data []byte, pool []*Program, extra *Program) ([]csv1alpha1.Stage,
 		if p := pick(); p != nil {
 			s.ExitWhen, x.ExitWhen[s.Name] = p.Source(), p
 		}
-		for _, name := range fuzzObjectiveNames[:int(b.next())%(len(fuzzObjectiveNames)+1)] {
+		for _, name := range fuzzObjectiveNames[:int(b.Next())%(len(fuzzObjectiveNames)+1)] {
 			o := csv1alpha1.Objective{Name: name, Within: hours()}
 			if p := pick(); p != nil {
 				o.When = p.Source()
@@ -366,9 +309,9 @@ func fuzzPlan(data []byte, pool []*Program, extra *Program) ([]csv1alpha1.Stage,
 		}
 		stages[i] = s
 	}
-	now := fuzzNow.Add(time.Duration(b.next()) * 24 * time.Hour)
-	cur := State{EnteredAt: now.Add(-time.Duration(b.next()) * 12 * time.Hour)}
-	switch c := b.next(); c {
+	now := fuzzNow.Add(time.Duration(b.Next()) * 24 * time.Hour)
+	cur := State{EnteredAt: now.Add(-time.Duration(b.Next()) * 12 * time.Hour)}
+	switch c := b.Next(); c {
 	case 0:
 		cur = State{}
 	case 1:
@@ -379,18 +322,18 @@ func fuzzPlan(data []byte, pool []*Program, extra *Program) ([]csv1alpha1.Stage,
 		cur.Stage = fuzzStageNames[int(c)%len(fuzzStageNames)]
 	}
 	seen := map[string]bool{}
-	for range int(b.next() % 6) {
+	for range int(b.Next() % 6) {
 		stage := "Removed" // a stage the plan no longer has
-		if c := int(b.next()); c < 4*len(fuzzStageNames) {
+		if c := int(b.Next()); c < 4*len(fuzzStageNames) {
 			stage = fuzzStageNames[c%len(fuzzStageNames)]
 		}
-		name := fuzzObjectiveNames[int(b.next())%len(fuzzObjectiveNames)]
+		name := fuzzObjectiveNames[int(b.Next())%len(fuzzObjectiveNames)]
 		if seen[stage+"/"+name] {
 			continue
 		}
 		seen[stage+"/"+name] = true
-		o := csv1alpha1.ObjectiveStatus{Name: name, Stage: stage, State: fuzzStates[int(b.next())%len(fuzzStates)]}
-		if c := b.next(); c != 0 {
+		o := csv1alpha1.ObjectiveStatus{Name: name, Stage: stage, State: fuzzStates[int(b.Next())%len(fuzzStates)]}
+		if c := b.Next(); c != 0 {
 			o.At = Stamp(now.Add(-time.Duration(c) * time.Hour))
 		}
 		cur.Objectives = append(cur.Objectives, o)
@@ -458,7 +401,7 @@ func FuzzAdvance(f *testing.F) {
 			before[i] = *cur.Objectives[i].DeepCopy()
 		}
 		var st, again Step
-		within(t, "Advance", func() {
+		fuzztest.Within(t, "Advance", func() {
 			st = Advance(stages, x, cur, churned, vars, now)
 			again = Advance(stages, x, cur, churned, vars, now)
 		})

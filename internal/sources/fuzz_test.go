@@ -8,49 +8,16 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
-	"runtime/debug"
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/client-go/util/jsonpath"
 
 	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
+	"customersuccess.dev/success-operator/internal/fuzztest"
 )
-
-// fuzzDeadline is how long one fuzz input may take: the functions under
-// test take microseconds, so anything near this is a hang.
-const fuzzDeadline = 5 * time.Second
-
-// within runs fn and fails the test if it panics or does not return within
-// fuzzDeadline. fn runs on its own goroutine so that a hang is reported as a
-// failure of this input (the goroutine is left behind) rather than as a
-// test binary that never ends.
-func within(t *testing.T, what string, fn func()) {
-	t.Helper()
-	done := make(chan string, 1)
-	go func() {
-		defer func() {
-			if r := recover(); r != nil {
-				done <- fmt.Sprintf("%v\n%s", r, debug.Stack())
-			}
-		}()
-		fn()
-		done <- ""
-	}()
-	timer := time.NewTimer(fuzzDeadline)
-	defer timer.Stop()
-	select {
-	case p := <-done:
-		if p != "" {
-			t.Fatalf("%s panicked: %s", what, p)
-		}
-	case <-timer.C:
-		t.Fatalf("%s did not return within %v", what, fuzzDeadline)
-	}
-}
 
 // docStrings collects the keys and string values of a decoded JSON
 // document that are at least 8 bytes long: text only the response has.
@@ -122,7 +89,7 @@ func FuzzPick(f *testing.F) {
 			return // "response is not JSON"
 		}
 		var s Sample
-		within(t, "pick", func() { s = pick(jp, doc) })
+		fuzztest.Within(t, "pick", func() { s = pick(jp, doc) })
 		if s.Err == "" && (math.IsNaN(s.Value) || math.IsInf(s.Value, 0)) {
 			t.Fatalf("pick(%q) = %v without an error", path, s.Value)
 		}
@@ -171,7 +138,7 @@ func FuzzExpand(f *testing.F) {
 		target := Target{Name: name, Namespace: namespace, ExternalIDs: map[string]string{key: value}}
 		var out string
 		var err error
-		within(t, "expand", func() { out, err = expand(tmpl, target) })
+		fuzztest.Within(t, "expand", func() { out, err = expand(tmpl, target) })
 		if err != nil {
 			if out != "" || !strings.HasPrefix(err.Error(), "template: ") {
 				t.Fatalf("expand(%q) = %q, %v", tmpl, out, err)
@@ -221,7 +188,7 @@ func FuzzValidatePlan(f *testing.F) {
 				Source: fmt.Sprintf("s%d", b.next()%5), Query: query, JSONPath: jsonPath, Key: key})
 		}
 		var errs []string
-		within(t, "ValidatePlan", func() {
+		fuzztest.Within(t, "ValidatePlan", func() {
 			for _, e := range ValidatePlan(spec) {
 				errs = append(errs, fmt.Sprintf("%s|%s", e.Type, e.Field))
 			}
@@ -302,7 +269,7 @@ func FuzzPrometheusQuery(f *testing.F) {
 		_, _ = w.Write(a.body)
 	}))
 	f.Cleanup(srv.Close)
-	src, err := NewPrometheus(srv.URL, "telemetry", "", NewHTTPClient(GuardOptions{Timeout: fuzzDeadline / 2}))
+	src, err := NewPrometheus(srv.URL, "telemetry", "", NewHTTPClient(GuardOptions{Timeout: fuzztest.Deadline / 2}))
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -337,7 +304,7 @@ func FuzzPrometheusQuery(f *testing.F) {
 		answer.Store(&promAnswer{status: statuses[int(status)%len(statuses)], body: body})
 		var vec []float64
 		var qerr error
-		within(t, "query", func() {
+		fuzztest.Within(t, "query", func() {
 			v, err := src.query(context.Background(), "up")
 			qerr = err
 			for _, s := range v {

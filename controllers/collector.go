@@ -139,10 +139,7 @@ func (c *Collectors) Wake(key types.NamespacedName) {
 // run collects once at once, then every interval or on wake.
 func (c *Collectors) run(ctx context.Context, key types.NamespacedName, plan *csv1alpha1.SuccessPlan, wake <-chan struct{}) {
 	log := ctrl.LoggerFrom(ctx).WithValues("successplan", key)
-	interval := plan.Spec.Interval.Duration
-	if interval <= 0 {
-		interval = 5 * time.Minute
-	}
+	interval := plan.Spec.GetInterval()
 	var last time.Time
 	for {
 		last = c.Clock.Now()
@@ -284,7 +281,7 @@ func (c *Collectors) sources(ctx context.Context, plan *csv1alpha1.SuccessPlan) 
 			b := builtSource{kind: "prometheus"}
 			hc, err := c.client(ctx, plan.Namespace, s.Prometheus.AuthSecretRef)
 			if err == nil {
-				b.source, err = sources.NewPrometheus(s.Prometheus.URL, s.Name, s.Prometheus.AccountLabel, hc)
+				b.source, err = sources.NewPrometheus(s.Prometheus.URL, s.Name, s.Prometheus.GetAccountLabel(), hc)
 			}
 			if err != nil {
 				b.err = err.Error()

@@ -82,7 +82,9 @@ func (r *CustomerAccountReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	// proved the copy current, the outcome is written without it, so that
 	// a concurrent spec edit cannot make the operator forget a delivery.
 	lock := true
-	if !acct.Spec.Suspend {
+	if acct.Spec.Suspend {
+		setSuspended(acct)
+	} else {
 		var out outcome
 		mrr, next, err := r.reconcileRevenue(acct, now)
 		if err != nil {
@@ -170,6 +172,15 @@ func setReadiness(acct *csv1alpha1.CustomerAccount, out outcome) {
 	} else {
 		meta.RemoveStatusCondition(&acct.Status.Conditions, csv1alpha1.ReconcilingCondition)
 	}
+}
+
+// setSuspended says, in Ready, that the status is frozen: the values are
+// the last ones evaluated, and nothing is in progress or stalled.
+func setSuspended(acct *csv1alpha1.CustomerAccount) {
+	setCondition(acct, metav1.Condition{Type: csv1alpha1.ReadyCondition, Status: metav1.ConditionFalse,
+		Reason: csv1alpha1.SuspendedReason, Message: "spec.suspend is true: evaluation stopped, status keeps its last values"})
+	meta.RemoveStatusCondition(&acct.Status.Conditions, csv1alpha1.StalledCondition)
+	meta.RemoveStatusCondition(&acct.Status.Conditions, csv1alpha1.ReconcilingCondition)
 }
 
 // evaluate runs the plan over the account: health, stage, signals, then

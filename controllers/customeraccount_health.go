@@ -18,29 +18,6 @@ import (
 	"customersuccess.dev/success-operator/internal/sources"
 )
 
-// Reasons of the health conditions and Events.
-const (
-	// MeasuresAvailableReason: every measure has a current value.
-	MeasuresAvailableReason = "MeasuresAvailable"
-	// MeasuresUnavailableReason: some measure is missing, failing or stale.
-	MeasuresUnavailableReason = "MeasuresUnavailable"
-	// NotScoredReason: no measure has a value yet.
-	NotScoredReason = "NotScored"
-	// AtRiskSignalReason: the plan's atRisk expression holds.
-	AtRiskSignalReason = "AtRiskSignal"
-	// RedBandReason: the health band is Red.
-	RedBandReason = "RedBand"
-	// NoRiskReason: no risk signal holds.
-	NoRiskReason = "NoRisk"
-	// ExpansionSignalReason: the plan's expansion expression holds.
-	ExpansionSignalReason = "ExpansionSignal"
-	// NoExpansionSignalReason: the expansion expression does not hold or is
-	// not set.
-	NoExpansionSignalReason = "NoExpansionSignal"
-	// BandChangedReason is the Event of a band change.
-	BandChangedReason = "BandChanged"
-)
-
 // maxHistory bounds status.history.
 const maxHistory = 50
 
@@ -64,14 +41,11 @@ func (r *CustomerAccountReconciler) reconcileHealth(acct *csv1alpha1.CustomerAcc
 			r.Collectors.Wake(planKey)
 		}
 	}
-	hm := plan.Spec.Health
-	hyst := int32(2)
-	if hm.Hysteresis != nil {
-		hyst = *hm.Hysteresis
-	}
+	hm := &plan.Spec.Health
+	green, yellow := hm.GetBands()
 	res := health.Evaluate(now, measures, health.Model{
-		Green: hm.Bands.Green, Yellow: hm.Bands.Yellow, Hysteresis: hyst,
-		TrendWindow: hm.TrendWindow.Duration, PlanGeneration: plan.Generation,
+		Green: green, Yellow: yellow, Hysteresis: hm.GetHysteresis(),
+		TrendWindow: hm.GetTrendWindow(), PlanGeneration: plan.Generation,
 	}, prev)
 	status := res.Status
 	acct.Status.Health = &status
@@ -102,10 +76,7 @@ func (r *CustomerAccountReconciler) gatherMeasures(acct *csv1alpha1.CustomerAcco
 	for _, s := range plan.Spec.Sources {
 		kinds[s.Name] = s.Static != nil
 	}
-	defaultStale := 3 * plan.Spec.Interval.Duration
-	if defaultStale <= 0 {
-		defaultStale = 15 * time.Minute
-	}
+	interval := plan.Spec.GetInterval()
 	var waiting []string
 	normalizeErrs := map[int]error{}
 	out := make([]health.Measure, 0, len(plan.Spec.Measures))
@@ -114,10 +85,7 @@ func (r *CustomerAccountReconciler) gatherMeasures(acct *csv1alpha1.CustomerAcco
 		hm := health.Measure{
 			Name: m.Name, Source: m.Source, Weight: m.Weight,
 			Bad: m.Thresholds.Bad, Good: m.Thresholds.Good,
-			Missing: m.Missing, StaleAfter: defaultStale,
-		}
-		if m.StaleAfter != nil && m.StaleAfter.Duration > 0 {
-			hm.StaleAfter = m.StaleAfter.Duration
+			Missing: m.Missing, StaleAfter: m.GetStaleAfter(interval),
 		}
 		if prg := model.Expressions.Normalize[m.Name]; prg != nil {
 			hm.Normalize = func(v float64) (float64, error) {
@@ -168,7 +136,7 @@ func (r *CustomerAccountReconciler) recordBandChange(acct *csv1alpha1.CustomerAc
 			eventType = corev1.EventTypeWarning
 		}
 	}
-	r.Recorder.Eventf(acct, nil, eventType, BandChangedReason, eventAction("Score", from, string(cur.Band)),
+	r.Recorder.Eventf(acct, nil, eventType, csv1alpha1.BandChangedReason, eventAction("Score", from, string(cur.Band)),
 		"Health band %s -> %s (score %d)", from, cur.Band, cur.Score)
 }
 
@@ -185,10 +153,10 @@ func appendHistory(h []csv1alpha1.HistoryEntry, e csv1alpha1.HistoryEntry) []csv
 func setMetricsAvailable(acct *csv1alpha1.CustomerAccount, res health.Result) {
 	c := metav1.Condition{
 		Type: csv1alpha1.MetricsAvailableCondition, Status: metav1.ConditionTrue,
-		Reason: MeasuresAvailableReason, Message: "Every measure has a current value",
+		Reason: csv1alpha1.MeasuresAvailableReason, Message: "Every measure has a current value",
 	}
 	if len(res.Failing) > 0 {
-		c.Status, c.Reason = metav1.ConditionFalse, MeasuresUnavailableReason
+		c.Status, c.Reason = metav1.ConditionFalse, csv1alpha1.MeasuresUnavailableReason
 		c.Message = truncate(strings.Join(res.Failing, "; "), maxMessage)
 	}
 	setCondition(acct, c)
@@ -197,7 +165,7 @@ func setMetricsAvailable(acct *csv1alpha1.CustomerAccount, res health.Result) {
 // setHealthy is True while the band is Green; its reason is the band.
 func setHealthy(acct *csv1alpha1.CustomerAccount) {
 	h := acct.Status.Health
-	c := metav1.Condition{Type: csv1alpha1.HealthyCondition, Status: metav1.ConditionUnknown, Reason: NotScoredReason,
+	c := metav1.Condition{Type: csv1alpha1.HealthyCondition, Status: metav1.ConditionUnknown, Reason: csv1alpha1.NotScoredReason,
 		Message: "No measure has a value yet"}
 	if h != nil && h.Band != "" {
 		c.Reason = string(h.Band)
@@ -219,7 +187,7 @@ func setSignals(acct *csv1alpha1.CustomerAccount, model *PlanModel, vars map[str
 	if h == nil {
 		h = &csv1alpha1.HealthStatus{}
 	}
-	risk := metav1.Condition{Type: csv1alpha1.AtRiskCondition, Status: metav1.ConditionFalse, Reason: NoRiskReason,
+	risk := metav1.Condition{Type: csv1alpha1.AtRiskCondition, Status: metav1.ConditionFalse, Reason: csv1alpha1.NoRiskReason,
 		Message: "No risk signal holds"}
 	if prg := model.Expressions.AtRisk; prg != nil {
 		hit, err := prg.EvalBool(vars)
@@ -229,22 +197,22 @@ func setSignals(acct *csv1alpha1.CustomerAccount, model *PlanModel, vars map[str
 			risk.Message = truncate("spec.signals.atRisk: "+err.Error(), maxMessage)
 			failed = append(failed, field.Invalid(field.NewPath("spec", "signals", "atRisk"), prg.Source(), err.Error()))
 		case hit:
-			risk.Status, risk.Reason, risk.Message = metav1.ConditionTrue, AtRiskSignalReason, "spec.signals.atRisk holds: "+prg.Source()
+			risk.Status, risk.Reason, risk.Message = metav1.ConditionTrue, csv1alpha1.AtRiskSignalReason, "spec.signals.atRisk holds: "+prg.Source()
 		}
 	}
 	switch {
 	case risk.Status == metav1.ConditionTrue:
 	case overdue:
-		risk.Status, risk.Reason = metav1.ConditionTrue, StageOverdueReason
+		risk.Status, risk.Reason = metav1.ConditionTrue, csv1alpha1.StageOverdueReason
 		risk.Message = fmt.Sprintf("Stage %s outlived its maxDuration", acct.Status.Stage)
 	case h.Band == csv1alpha1.BandRed:
-		risk.Status, risk.Reason = metav1.ConditionTrue, RedBandReason
+		risk.Status, risk.Reason = metav1.ConditionTrue, csv1alpha1.RedBandReason
 		risk.Message = fmt.Sprintf("Health score %d is Red", h.Score)
 	}
 	setCondition(acct, risk)
 
 	exp := metav1.Condition{Type: csv1alpha1.ExpansionReadyCondition, Status: metav1.ConditionFalse,
-		Reason: NoExpansionSignalReason, Message: "No expansion signal holds"}
+		Reason: csv1alpha1.NoExpansionSignalReason, Message: "No expansion signal holds"}
 	if prg := model.Expressions.Expansion; prg != nil {
 		hit, err := prg.EvalBool(vars)
 		switch {
@@ -253,7 +221,7 @@ func setSignals(acct *csv1alpha1.CustomerAccount, model *PlanModel, vars map[str
 			exp.Message = truncate("spec.signals.expansion: "+err.Error(), maxMessage)
 			failed = append(failed, field.Invalid(field.NewPath("spec", "signals", "expansion"), prg.Source(), err.Error()))
 		case hit:
-			exp.Status, exp.Reason, exp.Message = metav1.ConditionTrue, ExpansionSignalReason, "spec.signals.expansion holds: "+prg.Source()
+			exp.Status, exp.Reason, exp.Message = metav1.ConditionTrue, csv1alpha1.ExpansionSignalReason, "spec.signals.expansion holds: "+prg.Source()
 		}
 	}
 	setCondition(acct, exp)

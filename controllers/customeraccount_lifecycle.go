@@ -20,18 +20,6 @@ import (
 	"customersuccess.dev/success-operator/internal/lifecycle"
 )
 
-// Reasons of the lifecycle conditions and Events.
-const (
-	// StageOverdueReason: the account outlived its stage's maxDuration.
-	StageOverdueReason = "StageOverdue"
-	// ActionTriggeredReason: an action became due and was recorded.
-	ActionTriggeredReason = "ActionTriggered"
-	// ActionDeliveredReason: a webhook delivery succeeded.
-	ActionDeliveredReason = "ActionDelivered"
-	// ActionFailedReason: a webhook delivery failed for good.
-	ActionFailedReason = "ActionFailed"
-)
-
 // maxActions bounds status.actions, as the API does.
 const maxActions = 256
 
@@ -165,10 +153,10 @@ func (r *CustomerAccountReconciler) attempt(ctx context.Context, acct *csv1alpha
 	switch {
 	case err == nil:
 		e.State, e.Message = csv1alpha1.ActionDelivered, ""
-		r.event(acct, corev1.EventTypeNormal, ActionDeliveredReason, eventAction("Deliver", e.Name, e.Key), "Action %s delivered (key %s)", e.Name, e.Key)
+		r.event(acct, corev1.EventTypeNormal, csv1alpha1.ActionDeliveredReason, eventAction("Deliver", e.Name, e.Key), "Action %s delivered (key %s)", e.Name, e.Key)
 	case e.Attempts >= actions.MaxAttempts:
 		e.State, e.Message = csv1alpha1.ActionFailed, truncate(err.Error(), 1024)
-		r.event(acct, corev1.EventTypeWarning, ActionFailedReason, eventAction("Deliver", e.Name, e.Key), "Action %s failed after %d attempts: %s", e.Name, e.Attempts, e.Message)
+		r.event(acct, corev1.EventTypeWarning, csv1alpha1.ActionFailedReason, eventAction("Deliver", e.Name, e.Key), "Action %s failed after %d attempts: %s", e.Name, e.Attempts, e.Message)
 	default:
 		e.Message = truncate(err.Error(), 1024)
 		*next = earliest(*next, now.Add(r.backoff(e.Attempts)))
@@ -247,7 +235,7 @@ func (r *CustomerAccountReconciler) recordDue(acct *csv1alpha1.CustomerAccount, 
 			entry.State = csv1alpha1.ActionDelivered
 		}
 		acct.Status.Actions = appendAction(acct.Status.Actions, entry)
-		r.event(acct, corev1.EventTypeNormal, ActionTriggeredReason, eventAction("Trigger", a.Name, key),
+		r.event(acct, corev1.EventTypeNormal, csv1alpha1.ActionTriggeredReason, eventAction("Trigger", a.Name, key),
 			"Action %s of stage %s is due (key %s)", a.Name, stage.Name, key)
 	}
 	return next

@@ -182,7 +182,7 @@ func TestPrometheusVectorQueryScoresEveryAccountWithOneQueryPerMeasure(t *testin
 
 		gl := account(g, ns, "globex")
 		g.Expect(condition(gl.Status.Conditions, csv1alpha1.AtRiskCondition)).To(SatisfyAll(
-			HaveField("Status", metav1.ConditionTrue), HaveField("Reason", AtRiskSignalReason)))
+			HaveField("Status", metav1.ConditionTrue), HaveField("Reason", csv1alpha1.AtRiskSignalReason)))
 		g.Expect(condition(gl.Status.Conditions, csv1alpha1.HealthyCondition).Reason).To(Equal("Red"))
 		in := account(g, ns, "initech")
 		g.Expect(condition(in.Status.Conditions, csv1alpha1.ExpansionReadyCondition).Status).To(Equal(metav1.ConditionTrue))
@@ -227,7 +227,7 @@ func bandEvents(g Gomega, ns, name string) []string {
 	g.Expect(k8sClient.List(context.Background(), list, client.InNamespace(ns))).To(Succeed())
 	var out []string
 	for _, e := range list.Items {
-		if e.Regarding.Name == name && e.Reason == BandChangedReason {
+		if e.Regarding.Name == name && e.Reason == csv1alpha1.BandChangedReason {
 			out = append(out, e.Note)
 		}
 	}
@@ -305,7 +305,7 @@ func TestFailingSourcesDegradeOnlyTheirMeasures(t *testing.T) {
 				continue
 			}
 			g.Expect(mc.Status).To(Equal(metav1.ConditionFalse), id)
-			g.Expect(mc.Reason).To(Equal(MeasuresUnavailableReason), id)
+			g.Expect(mc.Reason).To(Equal(csv1alpha1.MeasuresUnavailableReason), id)
 			g.Expect(mc.Message).To(ContainSubstring(msg), id)
 			g.Expect(mc.Message).NotTo(Or(ContainSubstring(srv.URL), ContainSubstring("t0ken"),
 				ContainSubstring("exploded"), ContainSubstring("not json")), id)

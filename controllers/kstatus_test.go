@@ -203,3 +203,42 @@ func TestAnExpressionFailingAtRunTimeNamesItsField(t *testing.T) {
 		g.Expect(condition(a.Status.Conditions, csv1alpha1.ExpansionReadyCondition).Reason).To(Equal(csv1alpha1.EvaluationFailedReason))
 	}, timeout, poll).Should(Succeed())
 }
+
+// TestASuspendedAccountKeepsItsValuesAndSaysSo: while suspended, an
+// account's status keeps its last values and Ready says why; the plan
+// does not wait for it. Resuming evaluates it again.
+func TestASuspendedAccountKeepsItsValuesAndSaysSo(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	a := newAccount(ns, "acme", "smb")
+	a.Spec.Signals.Values = map[string]csv1alpha1.Decimal{"sentiment": "5"}
+	create(t, newPlan(ns, "smb", "smb", 0), a)
+	g.Eventually(func(g Gomega) {
+		h := account(g, ns, "acme").Status.Health
+		g.Expect(h).NotTo(BeNil())
+		g.Expect(h.Score).To(Equal(int32(100)))
+	}, timeout, poll).Should(Succeed())
+
+	update(t, account(g, ns, "acme"), func(a *csv1alpha1.CustomerAccount) {
+		a.Spec.Suspend = true
+		a.Spec.Signals.Values["sentiment"] = "1"
+	})
+	g.Eventually(func(g Gomega) {
+		a := account(g, ns, "acme")
+		g.Expect(a.Status.ObservedGeneration).To(Equal(a.Generation))
+		ready := condition(a.Status.Conditions, csv1alpha1.ReadyCondition)
+		g.Expect(ready.Status).To(Equal(metav1.ConditionFalse))
+		g.Expect(ready.Reason).To(Equal(csv1alpha1.SuspendedReason))
+		g.Expect(ready.ObservedGeneration).To(Equal(a.Generation))
+		g.Expect(a.Status.Health.Score).To(Equal(int32(100)), "the last value is kept")
+		p := plan(g, ns, "smb")
+		g.Expect(condition(p.Status.Conditions, csv1alpha1.ReadyCondition).Status).To(Equal(metav1.ConditionTrue))
+	}, timeout, poll).Should(Succeed())
+
+	update(t, account(g, ns, "acme"), func(a *csv1alpha1.CustomerAccount) { a.Spec.Suspend = false })
+	g.Eventually(func(g Gomega) {
+		a := account(g, ns, "acme")
+		g.Expect(condition(a.Status.Conditions, csv1alpha1.ReadyCondition).Reason).To(Equal(csv1alpha1.ReconciledReason))
+		g.Expect(a.Status.Health.Score).To(Equal(int32(0)))
+	}, timeout, poll).Should(Succeed())
+}

@@ -297,7 +297,7 @@ func TestOverdueStageMakesTheAccountAtRisk(t *testing.T) {
 		a := account(g, ns, "acme")
 		risk := condition(a.Status.Conditions, csv1alpha1.AtRiskCondition)
 		g.Expect(risk.Status).To(Equal(metav1.ConditionTrue))
-		g.Expect(risk.Reason).To(Equal(StageOverdueReason))
+		g.Expect(risk.Reason).To(Equal(csv1alpha1.StageOverdueReason))
 		g.Expect(a.Status.Objectives).To(ConsistOf(HaveField("State", csv1alpha1.ObjectiveOverdue)))
 	}, timeout, poll).Should(Succeed())
 }

@@ -79,10 +79,7 @@ func (r *SuccessPlanReconciler) reconcilePortfolio(ctx context.Context, plan *cs
 	}
 	st.MRR = csv1alpha1.Decimal(kpi.FormatDecimal(total, 2))
 	st.MRRAtRisk = csv1alpha1.Decimal(kpi.FormatDecimal(atRisk, 2))
-	period := plan.Spec.KPIPeriod.Duration
-	if period <= 0 {
-		period = 720 * time.Hour
-	}
+	period := plan.Spec.GetKPIPeriod()
 	portfolio, err := kpi.Aggregate(inputs, now, period)
 	if err != nil {
 		ctrl.LoggerFrom(ctx).Error(err, "Keeping the last KPIs")
@@ -135,6 +132,9 @@ type enqueuePlansLater struct {
 func (e *enqueuePlansLater) enqueue(ctx context.Context, obj client.Object, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 	plans := &csv1alpha1.SuccessPlanList{}
 	if err := e.client.List(ctx, plans, client.InNamespace(obj.GetNamespace())); err != nil {
+		// A cache read fails only while the manager stops; the plans'
+		// hourly refresh recounts anyway.
+		ctrl.LoggerFrom(ctx).Error(err, "Listing plans for an account change", "account", obj.GetName())
 		return
 	}
 	for _, p := range plans.Items {

@@ -34,8 +34,9 @@ type CustomerAccountSpec struct {
 	// +optional
 	SuccessPlanRef *LocalObjectReference `json:"successPlanRef,omitempty"`
 
-	// suspend stops evaluation of the account; its status keeps the last
-	// values until suspend is cleared.
+	// suspend stops evaluation of the account: no pulls, stage moves or
+	// actions. Its status keeps the last values, with Ready=False, reason
+	// Suspended, until suspend is cleared.
 	// +optional
 	Suspend bool `json:"suspend,omitempty"`
 

@@ -425,7 +425,7 @@ func checkStep(t *testing.T, stages []csv1alpha1.Stage, cur State, churned bool,
 			t.Fatalf("transition %+v after stage %q at %v", tr, from, at)
 		}
 		switch tr.Reason {
-		case ReasonEntered, ReasonExited, ReasonJumped, ReasonChurned, ReasonReactivated, ReasonStageRemoved:
+		case csv1alpha1.StageEnteredReason, csv1alpha1.StageExitedReason, csv1alpha1.StageJumpedReason, csv1alpha1.ChurnedReason, csv1alpha1.ReactivatedReason, csv1alpha1.StageRemovedReason:
 		default:
 			t.Fatalf("transition %+v: unknown reason", tr)
 		}

@@ -10,22 +10,6 @@ import (
 	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
 )
 
-// Transition reasons, used in Events and history.
-const (
-	// ReasonEntered: a new account entered the first stage.
-	ReasonEntered = "StageEntered"
-	// ReasonExited: the stage's exitWhen held; the account moved on.
-	ReasonExited = "StageExited"
-	// ReasonJumped: a later stage's enterWhen held.
-	ReasonJumped = "StageJumped"
-	// ReasonChurned: the ledger reached zero through Churn.
-	ReasonChurned = "Churned"
-	// ReasonReactivated: a churned account's ledger has MRR again.
-	ReasonReactivated = "Reactivated"
-	// ReasonStageRemoved: the account's stage is no longer in the plan.
-	ReasonStageRemoved = "StageRemoved"
-)
-
 // maxObjectives bounds status.objectives, as the API does.
 const maxObjectives = 256
 
@@ -82,17 +66,17 @@ func Advance(stages []csv1alpha1.Stage, x *Expressions, cur State, churned bool,
 	switch {
 	case churned:
 		if st.Stage != csv1alpha1.StageChurned {
-			move(csv1alpha1.StageChurned, ReasonChurned)
+			move(csv1alpha1.StageChurned, csv1alpha1.ChurnedReason)
 		}
 		return st
 	case len(stages) == 0:
 		return st
 	case st.Stage == csv1alpha1.StageChurned:
-		move(stages[0].Name, ReasonReactivated)
+		move(stages[0].Name, csv1alpha1.ReactivatedReason)
 	case st.Stage == "":
-		move(stages[0].Name, ReasonEntered)
+		move(stages[0].Name, csv1alpha1.StageEnteredReason)
 	case indexOf(stages, st.Stage) < 0:
-		move(stages[0].Name, ReasonStageRemoved)
+		move(stages[0].Name, csv1alpha1.StageRemovedReason)
 	}
 
 	// Each pass moves at most one stage forward or jumps; there are at most
@@ -102,11 +86,11 @@ func Advance(stages []csv1alpha1.Stage, x *Expressions, cur State, churned bool,
 		vs := vars(st.Stage, st.EnteredAt)
 		st.evaluateObjectives(stages, i, x, vs, now)
 		if to, ok := st.jumpTarget(stages, i, x, vs); ok {
-			move(stages[to].Name, ReasonJumped)
+			move(stages[to].Name, csv1alpha1.StageJumpedReason)
 			continue
 		}
 		if i+1 < len(stages) && st.holds(x.ExitWhen[stages[i].Name], field.NewPath("spec", "stages").Index(i).Child("exitWhen"), vs) {
-			move(stages[i+1].Name, ReasonExited)
+			move(stages[i+1].Name, csv1alpha1.StageExitedReason)
 			continue
 		}
 		break

@@ -269,7 +269,7 @@ func FuzzPrometheusQuery(f *testing.F) {
 		_, _ = w.Write(a.body)
 	}))
 	f.Cleanup(srv.Close)
-	src, err := NewPrometheus(srv.URL, "telemetry", "", NewHTTPClient(GuardOptions{Timeout: fuzztest.Deadline / 2}))
+	src, err := NewPrometheus(srv.URL, "telemetry", "account", NewHTTPClient(GuardOptions{Timeout: fuzztest.Deadline / 2}))
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -37,9 +37,6 @@ func NewPrometheus(url, sourceName, accountLabel string, hc *http.Client) (*Prom
 	if err != nil {
 		return nil, errors.New("invalid URL") // the parse error quotes the URL
 	}
-	if accountLabel == "" {
-		accountLabel = "account"
-	}
 	return &Prometheus{api: promv1.NewAPI(c), SourceName: sourceName, AccountLabel: accountLabel}, nil
 }
 

@@ -132,7 +132,7 @@ func TestPrometheusGarbageAndOutages(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	src, err := NewPrometheus(srv.URL, "telemetry", "", NewHTTPClient(GuardOptions{}))
+	src, err := NewPrometheus(srv.URL, "telemetry", "account", NewHTTPClient(GuardOptions{}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
+	"customersuccess.dev/success-operator/internal/membership"
 	"customersuccess.dev/success-operator/internal/sources"
 )
 
@@ -252,12 +253,8 @@ func (c *Collectors) targets(ctx context.Context, plan *csv1alpha1.SuccessPlan) 
 		return nil, err
 	}
 	var out []sources.Target
-	for i := range accts.Items {
-		a := &accts.Items[i]
-		if a.Spec.Suspend {
-			continue
-		}
-		if p := ResolvePlan(a, plans.Items); p != nil && p.Name == plan.Name {
+	for _, a := range membership.Managed(plan, accts.Items, plans.Items) {
+		if !a.Spec.Suspend {
 			out = append(out, sources.Target{Name: a.Name, Namespace: a.Namespace, ExternalIDs: a.Spec.ExternalIDs})
 		}
 	}

@@ -10,7 +10,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
@@ -27,6 +26,7 @@ import (
 	"customersuccess.dev/success-operator/internal/actions"
 	"customersuccess.dev/success-operator/internal/kpi"
 	"customersuccess.dev/success-operator/internal/lifecycle"
+	"customersuccess.dev/success-operator/internal/membership"
 	"customersuccess.dev/success-operator/internal/sources"
 )
 
@@ -272,50 +272,7 @@ func (r *CustomerAccountReconciler) resolvePlan(ctx context.Context, acct *csv1a
 	if err := r.List(ctx, plans, client.InNamespace(acct.Namespace)); err != nil {
 		return nil, err
 	}
-	return ResolvePlan(acct, plans.Items), nil
-}
-
-// ResolvePlan picks an account's plan among the plans of its namespace: the
-// one spec.successPlanRef names, else the highest-priority plan selecting
-// it, ties broken by the name that sorts first. It returns nil when there
-// is none.
-func ResolvePlan(acct *csv1alpha1.CustomerAccount, plans []csv1alpha1.SuccessPlan) *csv1alpha1.SuccessPlan {
-	var best *csv1alpha1.SuccessPlan
-	for i := range plans {
-		p := &plans[i]
-		if ref := acct.Spec.SuccessPlanRef; ref != nil {
-			if p.Name == ref.Name && p.Namespace == acct.Namespace {
-				return p
-			}
-			continue
-		}
-		if !Selects(p, acct) {
-			continue
-		}
-		if best == nil || p.Spec.Priority > best.Spec.Priority ||
-			(p.Spec.Priority == best.Spec.Priority && p.Name < best.Name) {
-			best = p
-		}
-	}
-	return best
-}
-
-// Selects reports whether a plan's accountSelector or accounts list selects
-// the account. A selector that does not parse selects nothing.
-func Selects(plan *csv1alpha1.SuccessPlan, acct *csv1alpha1.CustomerAccount) bool {
-	if plan.Namespace != acct.Namespace {
-		return false
-	}
-	if plan.Spec.AccountSelector != nil {
-		sel, err := metav1.LabelSelectorAsSelector(plan.Spec.AccountSelector)
-		return err == nil && sel.Matches(labels.Set(acct.Labels))
-	}
-	for _, name := range plan.Spec.Accounts {
-		if name == acct.Name {
-			return true
-		}
-	}
-	return false
+	return membership.Resolve(acct, plans.Items), nil
 }
 
 // accountsOfPlanNamespace maps a plan event to every account of its

@@ -16,6 +16,7 @@ import (
 
 	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
 	"customersuccess.dev/success-operator/internal/kpi"
+	"customersuccess.dev/success-operator/internal/membership"
 )
 
 // aggregationDelay is how long a plan waits after an account change before
@@ -45,11 +46,7 @@ func (r *SuccessPlanReconciler) reconcilePortfolio(ctx context.Context, plan *cs
 	st.Accounts, st.Stages, st.Bands = 0, map[string]int32{}, map[string]int32{}
 	total, atRisk := new(big.Rat), new(big.Rat)
 	inputs := make([]kpi.Account, 0, len(accts.Items))
-	for i := range accts.Items {
-		a := &accts.Items[i]
-		if p := ResolvePlan(a, plans.Items); p == nil || p.Name != plan.Name {
-			continue
-		}
+	for _, a := range membership.Managed(plan, accts.Items, plans.Items) {
 		st.Accounts++
 		if awaitsEvaluation(a, plan.Generation) {
 			pending++

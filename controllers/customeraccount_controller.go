@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -63,62 +64,92 @@ type CustomerAccountReconciler struct {
 // +kubebuilder:rbac:groups=customersuccess.dev,resources=customeraccounts/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
-// Reconcile resolves the account's plan, computes its MRR, evaluates it
-// against the plan (health, stage, signals, actions) and writes status
-// once, only when it changed. It requeues at the next moment the result
-// changes by itself.
-func (r *CustomerAccountReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+// Reconcile runs the account's steps over one scope, then patches status
+// once, in a deferred summary that also runs when a step stops early. It
+// requeues at the next moment the result changes by itself.
+func (r *CustomerAccountReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
 	acct := &csv1alpha1.CustomerAccount{}
 	if err := r.Get(ctx, req.NamespacedName, acct); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	before := acct.DeepCopy()
-	now := r.Clock.Now()
+	s := &accountScope{acct: acct, before: acct.DeepCopy(), now: r.Clock.Now()}
+	defer func() { result, retErr = r.summarizeAndPatch(ctx, s, result, retErr) }()
 
-	var result ctrl.Result
-	// lock: the status write carries the resourceVersion read, so that a
-	// reconcile working from a cache that has not seen the last write
-	// fails instead of overwriting it. Right after a delivery, whose claim
-	// proved the copy current, the outcome is written without it, so that
-	// a concurrent spec edit cannot make the operator forget a delivery.
-	lock := true
 	if acct.Spec.Suspend {
-		setSuspended(acct)
-	} else {
-		var out outcome
-		mrr, next, err := r.reconcileRevenue(acct, now)
-		if err != nil {
-			out.fail(csv1alpha1.InvalidSpecReason, err.Error(), true)
-		} else {
-			plan, model, err := r.reconcilePlan(ctx, acct, &out)
-			if err != nil {
-				return ctrl.Result{}, err
-			}
-			if plan != nil {
-				evalNext, delivered, err := r.evaluate(ctx, acct, &before, plan, model, mrr, now, &out)
-				if errors.Is(err, errStaleCopy) {
-					return ctrl.Result{RequeueAfter: staleCopyRetry}, nil
-				}
-				if err != nil {
-					return ctrl.Result{}, err
-				}
-				lock = !delivered
-				next = earliest(next, evalNext)
-			}
-			if !next.IsZero() {
-				result.RequeueAfter = max(next.Sub(now), time.Second)
-			}
-		}
-		setReadiness(acct, out)
+		return ctrl.Result{}, nil
 	}
-	acct.Status.ObservedGeneration = acct.Generation
-	if err := patchStatus(ctx, r.Client, before, acct, before.Status, acct.Status, lock); err != nil {
-		if apierrors.IsConflict(err) {
+	steps := []func(context.Context, *accountScope) (bool, error){
+		r.reconcileRevenue, r.reconcilePlan, r.reconcileHealth, r.reconcileStage, r.reconcileSignals, r.reconcileActions,
+	}
+	for _, step := range steps {
+		if stop, err := step(ctx, s); stop || err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	return ctrl.Result{}, nil
+}
+
+// accountScope is what one reconcile of an account reads and what its
+// steps find, in the order they run.
+type accountScope struct {
+	acct *csv1alpha1.CustomerAccount
+	// before is the base of the status patch: the account as read, or as
+	// stored by the claim that preceded a delivery.
+	before *csv1alpha1.CustomerAccount
+	now    time.Time
+
+	mrr   *big.Rat
+	plan  *csv1alpha1.SuccessPlan
+	model *PlanModel
+	// bandChanged: the health step moved the band.
+	bandChanged bool
+	// stage is the stage machine's result.
+	stage lifecycle.Step
+	// failed are the plan expressions that failed at run time.
+	failed field.ErrorList
+	// next is when the result changes by itself; zero when never.
+	next time.Time
+	// delivered: a webhook was attempted after a successful claim.
+	delivered bool
+	// out is what Ready, Stalled and Reconciling will say.
+	out outcome
+}
+
+// requeueAt records a moment at which the result changes by itself.
+func (s *accountScope) requeueAt(t time.Time) { s.next = earliest(s.next, t) }
+
+// summarizeAndPatch sets the summary conditions from the scope and writes
+// status once, when it changed. The write carries the resourceVersion read
+// (optimistic lock), so that a reconcile from a cache that has not seen
+// the last write fails instead of overwriting it; a stale copy or a
+// conflict means re-read soon, never act. Right after a delivery, whose
+// claim proved the copy current, the outcome is written without the lock,
+// so that a concurrent spec edit cannot make the operator forget it. A
+// step's transient error is returned without a write: nothing trustworthy
+// was computed.
+func (r *CustomerAccountReconciler) summarizeAndPatch(ctx context.Context, s *accountScope, result ctrl.Result, err error) (ctrl.Result, error) {
+	if errors.Is(err, errStaleCopy) {
+		return ctrl.Result{RequeueAfter: staleCopyRetry}, nil
+	}
+	if err != nil && !s.delivered {
+		return result, err
+	}
+	if s.acct.Spec.Suspend {
+		setSuspended(s.acct)
+	} else {
+		setReadiness(s.acct, s.out)
+		if !s.next.IsZero() {
+			result.RequeueAfter = max(s.next.Sub(s.now), time.Second)
+		}
+	}
+	s.acct.Status.ObservedGeneration = s.acct.Generation
+	if perr := patchStatus(ctx, r.Client, s.before, s.acct, s.before.Status, s.acct.Status, !s.delivered); perr != nil {
+		if apierrors.IsConflict(perr) {
 			return ctrl.Result{RequeueAfter: staleCopyRetry}, nil
 		}
-		return ctrl.Result{}, err
+		return ctrl.Result{}, perr
 	}
-	return result, nil
+	return result, err
 }
 
 // staleCopyRetry is how soon a reconcile that read a stale copy of the
@@ -183,45 +214,37 @@ func setSuspended(acct *csv1alpha1.CustomerAccount) {
 	meta.RemoveStatusCondition(&acct.Status.Conditions, csv1alpha1.ReconcilingCondition)
 }
 
-// evaluate runs the plan over the account: health, stage, signals, then
-// actions. It returns when the result will next change by itself and
-// whether a webhook was attempted; expressions that failed at run time are
-// recorded in out.
-func (r *CustomerAccountReconciler) evaluate(ctx context.Context, acct *csv1alpha1.CustomerAccount, before **csv1alpha1.CustomerAccount,
-	plan *csv1alpha1.SuccessPlan, model *PlanModel, mrr *big.Rat, now time.Time, out *outcome) (time.Time, bool, error) {
-	next, bandChanged, failed := r.reconcileHealth(acct, plan, model, mrr, now, out)
-	step := r.reconcileStage(acct, plan, model, mrr, now)
-	next = earliest(next, step.NextChange)
-	if bandChanged && len(step.Transitions) == 0 {
-		// A stage transition's entry already carries the new band.
-		h := acct.Status.Health
-		acct.Status.History = appendHistory(acct.Status.History, csv1alpha1.HistoryEntry{
-			At: *lifecycle.Stamp(now), Score: h.Score, Band: h.Band, Stage: acct.Status.Stage})
-	}
-	vars := lifecycle.Vars(lifecycle.Input{Account: acct, MRR: mrr, Health: acct.Status.Health, Now: now,
+// reconcileSignals evaluates the plan's atRisk and expansion signals into
+// AtRisk and ExpansionReady, and turns every expression that failed at run
+// time into Ready=False, EvaluationFailed, naming the fields.
+func (r *CustomerAccountReconciler) reconcileSignals(_ context.Context, s *accountScope) (bool, error) {
+	acct := s.acct
+	vars := lifecycle.Vars(lifecycle.Input{Account: acct, MRR: s.mrr, Health: acct.Status.Health, Now: s.now,
 		Stage: acct.Status.Stage, StageEnteredAt: timeOf(acct.Status.StageEnteredAt)})
-	failed = append(failed, step.Errors...)
-	failed = append(failed, setSignals(acct, model, vars, step.Overdue)...)
-	if len(failed) > 0 {
-		out.fail(csv1alpha1.EvaluationFailedReason, failed.ToAggregate().Error(), false)
+	s.failed = append(s.failed, setSignals(acct, s.model, vars, s.stage.Overdue)...)
+	if len(s.failed) > 0 {
+		s.out.fail(csv1alpha1.EvaluationFailedReason, s.failed.ToAggregate().Error(), false)
 	}
 	if r.Metrics != nil {
-		r.Metrics.ObserveEvaluation(len(failed) == 0)
+		r.Metrics.ObserveEvaluation(len(s.failed) == 0)
 	}
-	actNext, delivered, err := r.reconcileActions(ctx, acct, before, plan, step.Transitions, now)
-	return earliest(next, actNext), delivered, err
+	return false, nil
 }
 
-// reconcileRevenue sets status.mrr from the ledger as of now and returns
-// when the ledger will next change it (zero when never). A ledger the API
-// should have rejected returns an error and keeps the last MRR.
-func (r *CustomerAccountReconciler) reconcileRevenue(acct *csv1alpha1.CustomerAccount, now time.Time) (*big.Rat, time.Time, error) {
-	mrr, next, err := kpi.MRR(acct.Spec.Contract.Revenue, now)
+// reconcileRevenue sets status.mrr from the ledger as of now and the
+// moment the ledger next changes it. A ledger the operator cannot sum
+// (below zero) stops the reconcile, stalled until the spec changes; the
+// last MRR is kept.
+func (r *CustomerAccountReconciler) reconcileRevenue(_ context.Context, s *accountScope) (bool, error) {
+	mrr, next, err := kpi.MRR(s.acct.Spec.Contract.Revenue, s.now)
 	if err != nil {
-		return nil, time.Time{}, err
+		s.out.fail(csv1alpha1.InvalidSpecReason, err.Error(), true)
+		return true, nil
 	}
-	acct.Status.MRR = csv1alpha1.Decimal(kpi.FormatDecimal(mrr, 6))
-	return mrr, next, nil
+	s.mrr = mrr
+	s.acct.Status.MRR = csv1alpha1.Decimal(kpi.FormatDecimal(mrr, 6))
+	s.requeueAt(next)
+	return false, nil
 }
 
 // earliest returns the earlier of two moments, ignoring zero ones.
@@ -232,38 +255,37 @@ func earliest(a, b time.Time) time.Time {
 	return a
 }
 
-// reconcilePlan resolves the account's plan into status.plan and records
-// in out why it cannot be evaluated: NoPlan or PlanNotFound without a
-// plan, PlanInvalid (stalled until the plan changes) when the plan is not
-// Valid. It returns the plan and its model only when the plan can
-// evaluate the account, and only transient errors.
-func (r *CustomerAccountReconciler) reconcilePlan(ctx context.Context, acct *csv1alpha1.CustomerAccount, out *outcome) (*csv1alpha1.SuccessPlan, *PlanModel, error) {
+// reconcilePlan resolves the account's plan into status.plan and the
+// scope. It stops the reconcile when no plan can evaluate the account:
+// NoPlan or PlanNotFound, or PlanInvalid (stalled until the plan changes;
+// every last good value is kept). Only reading the plans can fail.
+func (r *CustomerAccountReconciler) reconcilePlan(ctx context.Context, s *accountScope) (bool, error) {
+	acct := s.acct
 	plan, err := r.resolvePlan(ctx, acct)
 	if err != nil {
-		return nil, nil, err
+		return true, err
 	}
 	switch {
 	case plan == nil && acct.Spec.SuccessPlanRef != nil:
 		acct.Status.Plan = ""
-		out.fail(csv1alpha1.PlanNotFoundReason,
+		s.out.fail(csv1alpha1.PlanNotFoundReason,
 			fmt.Sprintf("spec.successPlanRef.name: SuccessPlan %q not found", acct.Spec.SuccessPlanRef.Name), false)
+		return true, nil
 	case plan == nil:
 		acct.Status.Plan = ""
-		out.fail(csv1alpha1.NoPlanReason,
+		s.out.fail(csv1alpha1.NoPlanReason,
 			"No SuccessPlan selects this account; set spec.successPlanRef or label it for a plan's accountSelector", false)
-	default:
-		acct.Status.Plan, out.plan = plan.Name, plan.Name
-		model := r.Models.Get(plan)
-		if !model.Valid() {
-			// Keep every last good value: only Ready and Stalled say the
-			// plan is broken.
-			out.fail(csv1alpha1.PlanInvalidReason,
-				fmt.Sprintf("SuccessPlan %q is not valid: %s", plan.Name, errorListMessage(model)), true)
-			return nil, nil, nil
-		}
-		return plan, model, nil
+		return true, nil
 	}
-	return nil, nil, nil
+	acct.Status.Plan, s.out.plan = plan.Name, plan.Name
+	model := r.Models.Get(plan)
+	if !model.Valid() {
+		s.out.fail(csv1alpha1.PlanInvalidReason,
+			fmt.Sprintf("SuccessPlan %q is not valid: %s", plan.Name, errorListMessage(model)), true)
+		return true, nil
+	}
+	s.plan, s.model = plan, model
+	return false, nil
 }
 
 // resolvePlan returns the account's plan, or nil when there is none.

@@ -1,8 +1,8 @@
 package controllers
 
 import (
+	"context"
 	"fmt"
-	"math/big"
 	"strings"
 	"time"
 
@@ -21,49 +21,49 @@ import (
 // maxHistory bounds status.history.
 const maxHistory = 50
 
-// reconcileHealth gathers each measure's latest value (remote ones from the
-// Store, static ones from spec.signals), scores the account with the
-// plan's model, and sets status.health and the conditions MetricsAvailable
-// and Healthy. It records an Event when the band changes, and in out the
-// remote measures the evaluation still waits for. It returns when the
-// result will next change by itself (zero when never), whether the band
-// changed, and the normalize expressions that failed at run time.
-func (r *CustomerAccountReconciler) reconcileHealth(acct *csv1alpha1.CustomerAccount,
-	plan *csv1alpha1.SuccessPlan, model *PlanModel, mrr *big.Rat, now time.Time, out *outcome) (time.Time, bool, field.ErrorList) {
+// reconcileHealth gathers each measure's latest value (remote ones from
+// the Store, static ones from spec.signals), scores the account with the
+// plan's model, and sets status.health and the conditions
+// MetricsAvailable and Healthy. It records an Event when the band
+// changes, the remote measures the evaluation still waits for, the
+// normalize expressions that failed, and when the result changes by
+// itself.
+func (r *CustomerAccountReconciler) reconcileHealth(_ context.Context, s *accountScope) (bool, error) {
+	acct, plan := s.acct, s.plan
 	planKey := types.NamespacedName{Namespace: plan.Namespace, Name: plan.Name}
 	prev := acct.Status.Health
-	accountVar := lifecycle.AccountVar(lifecycle.Input{Account: acct, MRR: mrr, Now: now})
+	accountVar := lifecycle.AccountVar(lifecycle.Input{Account: acct, MRR: s.mrr, Now: s.now})
 
-	measures, waiting, normalizeErrs := r.gatherMeasures(acct, plan, model, planKey, accountVar)
+	measures, waiting, normalizeErrs := r.gatherMeasures(acct, plan, s.model, planKey, accountVar)
 	if len(waiting) > 0 {
-		out.waiting = "Waiting for the first values of " + strings.Join(waiting, ", ")
+		s.out.waiting = "Waiting for the first values of " + strings.Join(waiting, ", ")
 		if r.Collectors != nil {
 			r.Collectors.Wake(planKey)
 		}
 	}
 	hm := &plan.Spec.Health
 	green, yellow := hm.GetBands()
-	res := health.Evaluate(now, measures, health.Model{
+	res := health.Evaluate(s.now, measures, health.Model{
 		Green: green, Yellow: yellow, Hysteresis: hm.GetHysteresis(),
 		TrendWindow: hm.GetTrendWindow(), PlanGeneration: plan.Generation,
 	}, prev)
 	status := res.Status
 	acct.Status.Health = &status
+	s.requeueAt(res.NextChange)
 
-	bandChanged := res.Scored && (prev == nil || prev.Band != status.Band)
-	if bandChanged {
+	s.bandChanged = res.Scored && (prev == nil || prev.Band != status.Band)
+	if s.bandChanged {
 		r.recordBandChange(acct, prev, &status)
 	}
 	setMetricsAvailable(acct, res)
 	setHealthy(acct)
-	var failed field.ErrorList
 	for i := range plan.Spec.Measures {
 		if err, ok := normalizeErrs[i]; ok {
 			m := &plan.Spec.Measures[i]
-			failed = append(failed, field.Invalid(field.NewPath("spec", "measures").Index(i).Child("normalize"), m.Normalize, err.Error()))
+			s.failed = append(s.failed, field.Invalid(field.NewPath("spec", "measures").Index(i).Child("normalize"), m.Normalize, err.Error()))
 		}
 	}
-	return res.NextChange, bandChanged, failed
+	return false, nil
 }
 
 // gatherMeasures builds the health inputs of every plan measure. It

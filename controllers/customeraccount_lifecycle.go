@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/big"
 	"strings"
 	"time"
 
@@ -24,17 +23,21 @@ import (
 const maxActions = 256
 
 // reconcileStage runs the stage machine: it sets status.stage,
-// stageEnteredAt and objectives, appends each transition to the history
-// with an Event, and reports whether the stage is overdue, the expressions
-// that failed, and when the result will next change by itself.
-func (r *CustomerAccountReconciler) reconcileStage(acct *csv1alpha1.CustomerAccount, plan *csv1alpha1.SuccessPlan,
-	model *PlanModel, mrr *big.Rat, now time.Time) lifecycle.Step {
+// stageEnteredAt and objectives, and appends each transition to the
+// history with an Event (or, without a transition, a band change the
+// health step found). It records whether the stage is overdue, the
+// expressions that failed, and when the result changes by itself.
+func (r *CustomerAccountReconciler) reconcileStage(_ context.Context, s *accountScope) (bool, error) {
+	acct := s.acct
 	vars := func(stage string, enteredAt time.Time) map[string]any {
-		return lifecycle.Vars(lifecycle.Input{Account: acct, MRR: mrr, Health: acct.Status.Health,
-			Stage: stage, StageEnteredAt: enteredAt, Now: now})
+		return lifecycle.Vars(lifecycle.Input{Account: acct, MRR: s.mrr, Health: acct.Status.Health,
+			Stage: stage, StageEnteredAt: enteredAt, Now: s.now})
 	}
 	cur := lifecycle.State{Stage: acct.Status.Stage, EnteredAt: timeOf(acct.Status.StageEnteredAt), Objectives: acct.Status.Objectives}
-	step := lifecycle.Advance(plan.Spec.Stages, model.Expressions, cur, kpi.Churned(acct.Spec.Contract.Revenue, now), vars, now)
+	step := lifecycle.Advance(s.plan.Spec.Stages, s.model.Expressions, cur, kpi.Churned(acct.Spec.Contract.Revenue, s.now), vars, s.now)
+	s.stage = step
+	s.failed = append(s.failed, step.Errors...)
+	s.requeueAt(step.NextChange)
 
 	acct.Status.Stage = step.Stage
 	acct.Status.Objectives = step.Objectives
@@ -44,21 +47,25 @@ func (r *CustomerAccountReconciler) reconcileStage(acct *csv1alpha1.CustomerAcco
 		t := metav1.NewTime(step.EnteredAt)
 		acct.Status.StageEnteredAt = &t
 	}
+	h := acct.Status.Health
+	if s.bandChanged && len(step.Transitions) == 0 {
+		// A stage transition's entry already carries the new band.
+		acct.Status.History = appendHistory(acct.Status.History, csv1alpha1.HistoryEntry{
+			At: *lifecycle.Stamp(s.now), Score: h.Score, Band: h.Band, Stage: acct.Status.Stage})
+	}
 	for _, tr := range step.Transitions {
 		entry := csv1alpha1.HistoryEntry{At: metav1.NewTime(tr.At), Stage: tr.To}
-		if h := acct.Status.Health; h != nil {
+		if h != nil {
 			entry.Score, entry.Band = h.Score, h.Band
 		}
 		acct.Status.History = appendHistory(acct.Status.History, entry)
-		if r.Recorder != nil {
-			eventType := corev1.EventTypeNormal
-			if tr.To == csv1alpha1.StageChurned {
-				eventType = corev1.EventTypeWarning
-			}
-			r.Recorder.Eventf(acct, nil, eventType, tr.Reason, eventAction("Advance", tr.From, tr.To), "%s", tr.String())
+		eventType := corev1.EventTypeNormal
+		if tr.To == csv1alpha1.StageChurned {
+			eventType = corev1.EventTypeWarning
 		}
+		r.event(acct, eventType, tr.Reason, eventAction("Advance", tr.From, tr.To), "%s", tr.String())
 	}
-	return step
+	return false, nil
 }
 
 // reconcileActions records the actions of the current stage visit that
@@ -67,32 +74,33 @@ func (r *CustomerAccountReconciler) reconcileStage(acct *csv1alpha1.CustomerAcco
 // Pending entries with their idempotency keys: a copy older than the
 // latest status (a cache that has not seen the last delivery) fails the
 // claim with errStaleCopy and sends nothing, and a restart never skips an
-// action nor sends it under a new key. It returns when an action next
+// action nor sends it under a new key. It records when an action next
 // becomes due or retries, and whether an attempt was made.
-func (r *CustomerAccountReconciler) reconcileActions(ctx context.Context, acct *csv1alpha1.CustomerAccount,
-	before **csv1alpha1.CustomerAccount, plan *csv1alpha1.SuccessPlan, passed []lifecycle.Transition, now time.Time) (time.Time, bool, error) {
-	var next time.Time
+func (r *CustomerAccountReconciler) reconcileActions(ctx context.Context, s *accountScope) (bool, error) {
+	acct, plan, now := s.acct, s.plan, s.now
+	passed := s.stage.Transitions
 	// Stages entered and left within this evaluation still start their
 	// immediate actions; their delayed ones ended with the visit.
 	for i := 0; i+1 < len(passed); i++ {
-		next = earliest(next, r.recordDue(acct, stageOf(plan, passed[i].To), passed[i].At, now, true))
+		s.requeueAt(r.recordDue(acct, stageOf(plan, passed[i].To), passed[i].At, now, true))
 	}
 	if acct.Status.StageEnteredAt != nil {
-		next = earliest(next, r.recordDue(acct, stageOf(plan, acct.Status.Stage), acct.Status.StageEnteredAt.Time, now, false))
+		s.requeueAt(r.recordDue(acct, stageOf(plan, acct.Status.Stage), acct.Status.StageEnteredAt.Time, now, false))
 	}
 
-	due := r.dueAttempts(acct, plan, now, &next)
+	due := r.dueAttempts(acct, plan, now, &s.next)
 	if len(due) == 0 {
-		return next, false, nil
+		return false, nil
 	}
-	if err := r.claim(ctx, *before, acct); err != nil {
-		return time.Time{}, false, err
+	if err := r.claim(ctx, s.before, acct); err != nil {
+		return true, err
 	}
-	*before = acct.DeepCopy()
+	// The claim stored acct: it is the base of the outcome's write.
+	s.before, s.delivered = acct.DeepCopy(), true
 	for _, i := range due {
-		r.attempt(ctx, acct, plan, i, now, &next)
+		r.attempt(ctx, acct, plan, i, now, &s.next)
 	}
-	return next, true, nil
+	return false, nil
 }
 
 // errStaleCopy means the account read is older than the stored one: the

@@ -54,7 +54,8 @@ FUZZ_TARGETS := \
 	./internal/kpi:FuzzAggregate ./internal/kpi:FuzzDecimal ./internal/kpi:FuzzSurveyStatus \
 	./internal/health:FuzzEvaluate ./internal/health:FuzzEvaluateMeasures ./internal/health:FuzzSurveys \
 	./internal/lifecycle:FuzzCompile ./internal/lifecycle:FuzzEval ./internal/lifecycle:FuzzAdvance \
-	./internal/sources:FuzzPick ./internal/sources:FuzzExpand ./internal/sources:FuzzValidatePlan ./internal/sources:FuzzPrometheusQuery
+	./internal/sources:FuzzPick ./internal/sources:FuzzExpand ./internal/sources:FuzzValidatePlan ./internal/sources:FuzzPrometheusQuery \
+	./internal/actions:FuzzVerify ./test/manifests:FuzzArgoCDHealthCheck
 # A count, not a duration: a duration's deadline races the fuzz workers on
 # a busy machine and fails with "context deadline exceeded" although no
 # input failed (go.dev/issue/75804, fixed in Go 1.27).

@@ -73,7 +73,7 @@ func (r *CustomerAccountReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	s := &accountScope{acct: acct, before: acct.DeepCopy(), now: r.Clock.Now()}
-	defer func() { result, retErr = r.summarizeAndPatch(ctx, s, result, retErr) }()
+	defer func() { result, retErr = r.summarizeAndPatch(ctx, s, retErr) }()
 
 	if acct.Spec.Suspend {
 		return ctrl.Result{}, nil
@@ -125,15 +125,16 @@ func (s *accountScope) requeueAt(t time.Time) { s.next = earliest(s.next, t) }
 // conflict means re-read soon, never act. Right after a delivery, whose
 // claim proved the copy current, the outcome is written without the lock,
 // so that a concurrent spec edit cannot make the operator forget it. A
-// step's transient error is returned without a write: nothing trustworthy
-// was computed.
-func (r *CustomerAccountReconciler) summarizeAndPatch(ctx context.Context, s *accountScope, result ctrl.Result, err error) (ctrl.Result, error) {
+// step's transient error (no step fails after a delivery) is returned
+// without a write: nothing trustworthy was computed.
+func (r *CustomerAccountReconciler) summarizeAndPatch(ctx context.Context, s *accountScope, err error) (ctrl.Result, error) {
 	if errors.Is(err, errStaleCopy) {
 		return ctrl.Result{RequeueAfter: staleCopyRetry}, nil
 	}
-	if err != nil && !s.delivered {
-		return result, err
+	if err != nil {
+		return ctrl.Result{}, err
 	}
+	var result ctrl.Result
 	if s.acct.Spec.Suspend {
 		setSuspended(s.acct)
 	} else {
@@ -149,7 +150,7 @@ func (r *CustomerAccountReconciler) summarizeAndPatch(ctx context.Context, s *ac
 		}
 		return ctrl.Result{}, perr
 	}
-	return result, err
+	return result, nil
 }
 
 // staleCopyRetry is how soon a reconcile that read a stale copy of the

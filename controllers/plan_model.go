@@ -3,12 +3,12 @@ package controllers
 import (
 	"sync"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
 	"customersuccess.dev/success-operator/internal/lifecycle"
+	"customersuccess.dev/success-operator/internal/membership"
 	"customersuccess.dev/success-operator/internal/sources"
 )
 
@@ -60,7 +60,7 @@ func (p *PlanModels) Get(plan *csv1alpha1.SuccessPlan) *PlanModel {
 	// generation, which is harmless and keeps evaluation of other plans
 	// unblocked.
 	expr, errs := p.compiler.CompilePlan(&plan.Spec)
-	errs = append(append(validateSelector(&plan.Spec), sources.ValidatePlan(&plan.Spec)...), errs...)
+	errs = append(append(membership.ValidateSelector(&plan.Spec), sources.ValidatePlan(&plan.Spec)...), errs...)
 	m = &PlanModel{UID: plan.UID, Generation: plan.Generation, Expressions: expr, Errors: errs}
 	p.mu.Lock()
 	if cur, ok := p.models[key]; !ok || cur.UID != m.UID || cur.Generation <= m.Generation {
@@ -75,26 +75,4 @@ func (p *PlanModels) Forget(key types.NamespacedName) {
 	p.mu.Lock()
 	delete(p.models, key)
 	p.mu.Unlock()
-}
-
-// validateSelector reports the parts of an accountSelector that the API
-// server accepts but that do not parse (an unknown operator, a bad value),
-// which would otherwise select nobody without a word.
-func validateSelector(spec *csv1alpha1.SuccessPlanSpec) field.ErrorList {
-	sel := spec.AccountSelector
-	if sel == nil {
-		return nil
-	}
-	path := field.NewPath("spec", "accountSelector")
-	var errs field.ErrorList
-	if _, err := metav1.LabelSelectorAsSelector(&metav1.LabelSelector{MatchLabels: sel.MatchLabels}); err != nil {
-		errs = append(errs, field.Invalid(path.Child("matchLabels"), sel.MatchLabels, err.Error()))
-	}
-	for i, expr := range sel.MatchExpressions {
-		one := &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{expr}}
-		if _, err := metav1.LabelSelectorAsSelector(one); err != nil {
-			errs = append(errs, field.Invalid(path.Child("matchExpressions").Index(i), expr.Key+" "+string(expr.Operator), err.Error()))
-		}
-	}
-	return errs
 }

@@ -6,6 +6,7 @@ package membership
 import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
 )
@@ -63,4 +64,26 @@ func Managed(plan *csv1alpha1.SuccessPlan, accts []csv1alpha1.CustomerAccount, p
 		}
 	}
 	return out
+}
+
+// ValidateSelector reports the parts of an accountSelector that the API
+// server accepts but that do not parse (an unknown operator, a bad value),
+// which would otherwise select nobody without a word.
+func ValidateSelector(spec *csv1alpha1.SuccessPlanSpec) field.ErrorList {
+	sel := spec.AccountSelector
+	if sel == nil {
+		return nil
+	}
+	path := field.NewPath("spec", "accountSelector")
+	var errs field.ErrorList
+	if _, err := metav1.LabelSelectorAsSelector(&metav1.LabelSelector{MatchLabels: sel.MatchLabels}); err != nil {
+		errs = append(errs, field.Invalid(path.Child("matchLabels"), sel.MatchLabels, err.Error()))
+	}
+	for i, expr := range sel.MatchExpressions {
+		one := &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{expr}}
+		if _, err := metav1.LabelSelectorAsSelector(one); err != nil {
+			errs = append(errs, field.Invalid(path.Child("matchExpressions").Index(i), expr.Key+" "+string(expr.Operator), err.Error()))
+		}
+	}
+	return errs
 }

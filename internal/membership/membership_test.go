@@ -98,3 +98,32 @@ func TestManagedGivesEachAccountToOnePlan(t *testing.T) {
 		}
 	}
 }
+
+func TestValidateSelectorNamesWhatDoesNotParse(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		selector *metav1.LabelSelector
+		field    string
+	}{
+		{"no selector", nil, ""},
+		{"labels", &metav1.LabelSelector{MatchLabels: map[string]string{"customersuccess.dev/segment": "smb"}}, ""},
+		{"an In expression", &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
+			{Key: "tier", Operator: metav1.LabelSelectorOpIn, Values: []string{"gold"}}}}, ""},
+		{"an unknown operator", &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
+			{Key: "tier", Operator: metav1.LabelSelectorOpExists},
+			{Key: "tier", Operator: "Like", Values: []string{"g*"}}}}, "spec.accountSelector.matchExpressions[1]"},
+		{"a label value that is not one", &metav1.LabelSelector{MatchLabels: map[string]string{"tier": "not a value!"}},
+			"spec.accountSelector.matchLabels"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := &csv1alpha1.SuccessPlanSpec{AccountSelector: tc.selector}
+			errs := ValidateSelector(spec)
+			switch {
+			case tc.field == "" && len(errs) > 0:
+				t.Fatalf("errors %v, want none", errs)
+			case tc.field != "" && (len(errs) != 1 || errs[0].Field != tc.field):
+				t.Fatalf("errors %v, want one for %s", errs, tc.field)
+			}
+		})
+	}
+}

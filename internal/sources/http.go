@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"text/template"
 
 	"k8s.io/client-go/util/jsonpath"
 
@@ -41,7 +42,14 @@ func (h *HTTP) Pull(ctx context.Context, measures []*csv1alpha1.Measure, targets
 	if len(valid) == 0 {
 		return out
 	}
-	docs := eachTarget(targets, func(t Target) document { return h.fetch(ctx, t) })
+	tp, err := parseTarget(h.URL)
+	if err != nil {
+		for _, m := range valid {
+			out[m.Name] = FailAll(targets, err.Error())
+		}
+		return out
+	}
+	docs := eachTarget(targets, func(t Target) document { return h.fetch(ctx, tp, t) })
 	for _, m := range valid {
 		// A parsed JSONPath keeps state while it runs: one per measure,
 		// used by one goroutine.
@@ -65,8 +73,8 @@ type document struct {
 }
 
 // fetch gets and decodes one account's document.
-func (h *HTTP) fetch(ctx context.Context, t Target) document {
-	u, err := expand(h.URL, t)
+func (h *HTTP) fetch(ctx context.Context, url *template.Template, t Target) document {
+	u, err := execute(url, t)
 	if err != nil {
 		return document{err: err.Error()}
 	}

@@ -96,8 +96,12 @@ func (p *Prometheus) accountID(t Target) string {
 
 // pullEach runs a templated query per account with bounded concurrency.
 func (p *Prometheus) pullEach(ctx context.Context, m *csv1alpha1.Measure, targets []Target) map[string]Sample {
+	tp, err := parseTarget(m.Query)
+	if err != nil {
+		return FailAll(targets, err.Error())
+	}
 	return eachTarget(targets, func(t Target) Sample {
-		q, err := expand(m.Query, t)
+		q, err := execute(tp, t)
 		if err != nil {
 			return Sample{Err: err.Error()}
 		}

@@ -95,13 +95,28 @@ func isFieldReference(p *parse.PipeNode) bool {
 	return ok
 }
 
-// expand executes a template over the target: {{ .Name }},
-// {{ .Namespace }}, {{ .ExternalIDs.x }}. A missing key is an error.
+// expand parses a template and executes it over the target.
 func expand(tmpl string, t Target) (string, error) {
+	tp, err := parseTarget(tmpl)
+	if err != nil {
+		return "", err
+	}
+	return execute(tp, t)
+}
+
+// parseTarget parses a URL or query template once for all the targets of
+// a pull, with its error in the words a Sample carries.
+func parseTarget(tmpl string) (*template.Template, error) {
 	tp, err := ParseTemplate("t", tmpl)
 	if err != nil {
-		return "", errors.New("template: " + lastPart(err.Error()))
+		return nil, errors.New("template: " + lastPart(err.Error()))
 	}
+	return tp, nil
+}
+
+// execute expands a parsed template over the target: {{ .Name }},
+// {{ .Namespace }}, {{ .ExternalIDs.x }}. A missing key is an error.
+func execute(tp *template.Template, t Target) (string, error) {
 	var b strings.Builder
 	if err := tp.Execute(&b, t); err != nil {
 		return "", errors.New("template: " + lastPart(err.Error()))

@@ -19,7 +19,7 @@ import (
 
 	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
 	"customersuccess.dev/success-operator/controllers"
-	"customersuccess.dev/success-operator/internal/sources"
+	"customersuccess.dev/success-operator/internal/outbound"
 )
 
 func main() {
@@ -53,8 +53,8 @@ func main() {
 		"Expose one health series per account; turn off for very large fleets.")
 	flag.BoolVar(&opts.Guard.AllowLinkLocal, "allow-link-local-sources", false,
 		"Let sources and webhooks reach link-local and cloud metadata addresses (refused by default).")
-	flag.DurationVar(&opts.Guard.Timeout, "source-timeout", sources.DefaultTimeout, "Timeout of one request to a source.")
-	flag.Int64Var(&opts.Guard.MaxBody, "source-max-body", sources.DefaultMaxBody, "Largest response body accepted from a source, in bytes.")
+	flag.DurationVar(&opts.Guard.Timeout, "source-timeout", outbound.DefaultTimeout, "Timeout of one request to a source.")
+	flag.Int64Var(&opts.Guard.MaxBody, "source-max-body", outbound.DefaultMaxBody, "Largest response body accepted from a source, in bytes.")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()

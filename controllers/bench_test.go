@@ -59,7 +59,10 @@ func BenchmarkEvaluateAccount(b *testing.B) {
 		}
 		step := lifecycle.Advance(plan.Spec.Stages, model.Expressions,
 			lifecycle.State{Stage: a.Status.Stage, EnteredAt: entered.Time}, false, vars, now)
-		setSignals(a, model, vars(step.Stage, step.EnteredAt), step.Overdue)
+		signals, _ := evaluateSignals(model, vars(step.Stage, step.EnteredAt), a.Status.Health, step)
+		for _, c := range signals {
+			setCondition(a, c)
+		}
 	}
 	decode := func() {
 		var a csv1alpha1.CustomerAccount

@@ -2,14 +2,10 @@ package controllers
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"sync"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -18,6 +14,7 @@ import (
 
 	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
 	"customersuccess.dev/success-operator/internal/membership"
+	"customersuccess.dev/success-operator/internal/outbound"
 	"customersuccess.dev/success-operator/internal/sources"
 )
 
@@ -38,7 +35,7 @@ type Collectors struct {
 	Store   *sources.Store
 	Clock   clock.WithTicker
 	// Guard configures outbound HTTP.
-	Guard sources.GuardOptions
+	Guard outbound.Options
 	// Changed receives the accounts to reconcile.
 	Changed chan event.GenericEvent
 	// Metrics observes source requests; nil is allowed.
@@ -300,24 +297,12 @@ func (c *Collectors) sources(ctx context.Context, plan *csv1alpha1.SuccessPlan) 
 
 // client returns a guarded HTTP client with the credentials of ref.
 func (c *Collectors) client(ctx context.Context, ns string, ref *csv1alpha1.LocalObjectReference) (*http.Client, error) {
-	creds := sources.Credentials{}
+	creds := outbound.Credentials{}
 	if ref != nil {
-		secret := &corev1.Secret{}
-		if err := c.Secrets.Get(ctx, types.NamespacedName{Namespace: ns, Name: ref.Name}, secret); err != nil {
-			return nil, fmt.Errorf("secret %s: %s", ref.Name, reasonOf(err))
-		}
 		var err error
-		if creds, err = sources.CredentialsFromSecret(secret.Data); err != nil {
-			return nil, fmt.Errorf("secret %s: %w", ref.Name, err)
+		if creds, err = outbound.CredentialsFor(ctx, c.Secrets, ns, ref.Name); err != nil {
+			return nil, err
 		}
 	}
 	return creds.Client(c.Guard)
-}
-
-// reasonOf names an API error without its message.
-func reasonOf(err error) string {
-	if r := apierrors.ReasonForError(err); r != metav1.StatusReasonUnknown {
-		return string(r)
-	}
-	return "get failed"
 }

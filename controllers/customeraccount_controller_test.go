@@ -193,7 +193,7 @@ func TestUnchangedObjectsCauseNoWrites(t *testing.T) {
 	g.Eventually(func(g Gomega) {
 		p := plan(g, ns, "smb")
 		g.Expect(p.Status.Accounts).To(Equal(int32(3)))
-		g.Expect(p.Status.Stages).To(Equal(map[string]int32{"Onboarding": 3}))
+		g.Expect(p.Status.Stages).To(Equal(map[string]int32{"Onboarding": 3, "Adoption": 0, csv1alpha1.StageChurned: 0}))
 	}, timeout, poll).Should(Succeed())
 	direct := &writeCounter{}
 	c := &countingClient{Client: k8sClient, counter: direct}

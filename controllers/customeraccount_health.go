@@ -7,7 +7,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -16,6 +15,7 @@ import (
 	"customersuccess.dev/success-operator/internal/health"
 	"customersuccess.dev/success-operator/internal/lifecycle"
 	"customersuccess.dev/success-operator/internal/sources"
+	"customersuccess.dev/success-operator/internal/text"
 )
 
 // maxHistory bounds status.history.
@@ -23,12 +23,12 @@ const maxHistory = 50
 
 // reconcileHealth gathers each measure's latest value (remote ones from
 // the Store, static ones from spec.signals), scores the account with the
-// plan's model, and sets status.health and the conditions
+// plan's model, and sets status.health; the result feeds the conditions
 // MetricsAvailable and Healthy. It records an Event when the band
 // changes, the remote measures the evaluation still waits for, the
 // normalize expressions that failed, and when the result changes by
 // itself.
-func (r *CustomerAccountReconciler) reconcileHealth(_ context.Context, s *accountScope) (bool, error) {
+func (r *CustomerAccountReconciler) reconcileHealth(_ context.Context, s *accountScope) (stepResult, error) {
 	acct, plan := s.acct, s.plan
 	planKey := types.NamespacedName{Namespace: plan.Namespace, Name: plan.Name}
 	prev := acct.Status.Health
@@ -49,21 +49,20 @@ func (r *CustomerAccountReconciler) reconcileHealth(_ context.Context, s *accoun
 	}, prev)
 	status := res.Status
 	acct.Status.Health = &status
+	s.health = &res
 	s.requeueAt(res.NextChange)
 
 	s.bandChanged = res.Scored && (prev == nil || prev.Band != status.Band)
 	if s.bandChanged {
 		r.recordBandChange(acct, prev, &status)
 	}
-	setMetricsAvailable(acct, res)
-	setHealthy(acct)
 	for i := range plan.Spec.Measures {
 		if err, ok := normalizeErrs[i]; ok {
 			m := &plan.Spec.Measures[i]
 			s.failed = append(s.failed, field.Invalid(field.NewPath("spec", "measures").Index(i).Child("normalize"), m.Normalize, err.Error()))
 		}
 	}
-	return false, nil
+	return proceed, nil
 }
 
 // gatherMeasures builds the health inputs of every plan measure. It
@@ -149,89 +148,44 @@ func appendHistory(h []csv1alpha1.HistoryEntry, e csv1alpha1.HistoryEntry) []csv
 	return h
 }
 
-// setMetricsAvailable names the failing measures and why.
-func setMetricsAvailable(acct *csv1alpha1.CustomerAccount, res health.Result) {
-	c := metav1.Condition{
-		Type: csv1alpha1.MetricsAvailableCondition, Status: metav1.ConditionTrue,
-		Reason: csv1alpha1.MeasuresAvailableReason, Message: "Every measure has a current value",
-	}
-	if len(res.Failing) > 0 {
-		c.Status, c.Reason = metav1.ConditionFalse, csv1alpha1.MeasuresUnavailableReason
-		c.Message = truncate(strings.Join(res.Failing, "; "), maxMessage)
-	}
-	setCondition(acct, c)
-}
-
-// setHealthy is True while the band is Green; its reason is the band.
-func setHealthy(acct *csv1alpha1.CustomerAccount) {
-	h := acct.Status.Health
-	c := metav1.Condition{Type: csv1alpha1.HealthyCondition, Status: metav1.ConditionUnknown, Reason: csv1alpha1.NotScoredReason,
-		Message: "No measure has a value yet"}
-	if h != nil && h.Band != "" {
-		c.Reason = string(h.Band)
-		c.Message = fmt.Sprintf("Health score %d is %s", h.Score, h.Band)
-		c.Status = metav1.ConditionFalse
-		if h.Band == csv1alpha1.BandGreen {
-			c.Status = metav1.ConditionTrue
-		}
-	}
-	setCondition(acct, c)
-}
-
-// setSignals evaluates the plan's atRisk and expansion expressions into
-// AtRisk and ExpansionReady. A Red band or an overdue stage is a risk too.
-// It returns the expressions that failed at run time.
-func setSignals(acct *csv1alpha1.CustomerAccount, model *PlanModel, vars map[string]any, overdue bool) field.ErrorList {
+// evaluateSignals evaluates the plan's atRisk and expansion expressions
+// into the conditions AtRisk and ExpansionReady. A Red band or an overdue
+// stage is a risk too. It returns the expressions that failed at run time.
+func evaluateSignals(model *PlanModel, vars map[string]any, h *csv1alpha1.HealthStatus, stage lifecycle.Step) ([]metav1.Condition, field.ErrorList) {
 	var failed field.ErrorList
-	h := acct.Status.Health
 	if h == nil {
 		h = &csv1alpha1.HealthStatus{}
 	}
-	risk := metav1.Condition{Type: csv1alpha1.AtRiskCondition, Status: metav1.ConditionFalse, Reason: csv1alpha1.NoRiskReason,
-		Message: "No risk signal holds"}
-	if prg := model.Expressions.AtRisk; prg != nil {
+	signal := func(c metav1.Condition, prg *lifecycle.Program, fieldName, holdsReason string) metav1.Condition {
+		if prg == nil {
+			return c
+		}
 		hit, err := prg.EvalBool(vars)
 		switch {
 		case err != nil:
-			risk.Status, risk.Reason = metav1.ConditionUnknown, csv1alpha1.EvaluationFailedReason
-			risk.Message = truncate("spec.signals.atRisk: "+err.Error(), maxMessage)
-			failed = append(failed, field.Invalid(field.NewPath("spec", "signals", "atRisk"), prg.Source(), err.Error()))
+			c.Status, c.Reason = metav1.ConditionUnknown, csv1alpha1.EvaluationFailedReason
+			c.Message = text.Truncate("spec.signals."+fieldName+": "+err.Error(), maxMessage)
+			failed = append(failed, field.Invalid(field.NewPath("spec", "signals", fieldName), prg.Source(), err.Error()))
 		case hit:
-			risk.Status, risk.Reason, risk.Message = metav1.ConditionTrue, csv1alpha1.AtRiskSignalReason, "spec.signals.atRisk holds: "+prg.Source()
+			c.Status, c.Reason, c.Message = metav1.ConditionTrue, holdsReason, "spec.signals."+fieldName+" holds: "+prg.Source()
 		}
+		return c
 	}
+	risk := signal(metav1.Condition{Type: csv1alpha1.AtRiskCondition, Status: metav1.ConditionFalse, Reason: csv1alpha1.NoRiskReason,
+		Message: "No risk signal holds"}, model.Expressions.AtRisk, "atRisk", csv1alpha1.AtRiskSignalReason)
 	switch {
 	case risk.Status == metav1.ConditionTrue:
-	case overdue:
+	case stage.Overdue:
 		risk.Status, risk.Reason = metav1.ConditionTrue, csv1alpha1.StageOverdueReason
-		risk.Message = fmt.Sprintf("Stage %s outlived its maxDuration", acct.Status.Stage)
+		risk.Message = fmt.Sprintf("Stage %s outlived its maxDuration", stage.Stage)
 	case h.Band == csv1alpha1.BandRed:
 		risk.Status, risk.Reason = metav1.ConditionTrue, csv1alpha1.RedBandReason
 		risk.Message = fmt.Sprintf("Health score %d is Red", h.Score)
 	}
-	setCondition(acct, risk)
-
-	exp := metav1.Condition{Type: csv1alpha1.ExpansionReadyCondition, Status: metav1.ConditionFalse,
-		Reason: csv1alpha1.NoExpansionSignalReason, Message: "No expansion signal holds"}
-	if prg := model.Expressions.Expansion; prg != nil {
-		hit, err := prg.EvalBool(vars)
-		switch {
-		case err != nil:
-			exp.Status, exp.Reason = metav1.ConditionUnknown, csv1alpha1.EvaluationFailedReason
-			exp.Message = truncate("spec.signals.expansion: "+err.Error(), maxMessage)
-			failed = append(failed, field.Invalid(field.NewPath("spec", "signals", "expansion"), prg.Source(), err.Error()))
-		case hit:
-			exp.Status, exp.Reason, exp.Message = metav1.ConditionTrue, csv1alpha1.ExpansionSignalReason, "spec.signals.expansion holds: "+prg.Source()
-		}
-	}
-	setCondition(acct, exp)
-	return failed
-}
-
-// setCondition sets a condition of the account's current generation.
-func setCondition(acct *csv1alpha1.CustomerAccount, c metav1.Condition) {
-	c.ObservedGeneration = acct.Generation
-	meta.SetStatusCondition(&acct.Status.Conditions, c)
+	exp := signal(metav1.Condition{Type: csv1alpha1.ExpansionReadyCondition, Status: metav1.ConditionFalse,
+		Reason: csv1alpha1.NoExpansionSignalReason, Message: "No expansion signal holds"},
+		model.Expressions.Expansion, "expansion", csv1alpha1.ExpansionSignalReason)
+	return []metav1.Condition{risk, exp}, failed
 }
 
 func timeOf(t *metav1.Time) time.Time {

@@ -2,21 +2,20 @@ package controllers
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
 	"customersuccess.dev/success-operator/internal/actions"
+	"customersuccess.dev/success-operator/internal/health"
 	"customersuccess.dev/success-operator/internal/kpi"
 	"customersuccess.dev/success-operator/internal/lifecycle"
+	"customersuccess.dev/success-operator/internal/outbound"
+	"customersuccess.dev/success-operator/internal/text"
 )
 
 // maxActions bounds status.actions, as the API does.
@@ -27,7 +26,7 @@ const maxActions = 256
 // history with an Event (or, without a transition, a band change the
 // health step found). It records whether the stage is overdue, the
 // expressions that failed, and when the result changes by itself.
-func (r *CustomerAccountReconciler) reconcileStage(_ context.Context, s *accountScope) (bool, error) {
+func (r *CustomerAccountReconciler) reconcileStage(_ context.Context, s *accountScope) (stepResult, error) {
 	acct := s.acct
 	vars := func(stage string, enteredAt time.Time) map[string]any {
 		return lifecycle.Vars(lifecycle.Input{Account: acct, MRR: s.mrr, Health: acct.Status.Health,
@@ -65,18 +64,17 @@ func (r *CustomerAccountReconciler) reconcileStage(_ context.Context, s *account
 		}
 		r.event(acct, eventType, tr.Reason, eventAction("Advance", tr.From, tr.To), "%s", tr.String())
 	}
-	return false, nil
+	return proceed, nil
 }
 
-// reconcileActions records the actions of the current stage visit that
-// are due, then delivers the pending webhooks. Before any attempt, a claim
-// write carries the resourceVersion read (optimistic lock) and the new
-// Pending entries with their idempotency keys: a copy older than the
-// latest status (a cache that has not seen the last delivery) fails the
-// claim with errStaleCopy and sends nothing, and a restart never skips an
-// action nor sends it under a new key. It records when an action next
-// becomes due or retries, and whether an attempt was made.
-func (r *CustomerAccountReconciler) reconcileActions(ctx context.Context, s *accountScope) (bool, error) {
+// reconcileDueActions records the actions of the current stage visit
+// that are due as Pending entries with their idempotency keys, and lists
+// the webhook attempts due now. When there are any it asks for a
+// checkpoint: the status computed so far is stored with an optimistic lock
+// before anything leaves the operator (see accountScope.claim), so a stale
+// copy sends nothing and a restart never skips an action nor sends it
+// under a new key. It records when an action next becomes due or retries.
+func (r *CustomerAccountReconciler) reconcileDueActions(_ context.Context, s *accountScope) (stepResult, error) {
 	acct, plan, now := s.acct, s.plan, s.now
 	passed := s.stage.Transitions
 	// Stages entered and left within this evaluation still start their
@@ -87,36 +85,20 @@ func (r *CustomerAccountReconciler) reconcileActions(ctx context.Context, s *acc
 	if acct.Status.StageEnteredAt != nil {
 		s.requeueAt(r.recordDue(acct, stageOf(plan, acct.Status.Stage), acct.Status.StageEnteredAt.Time, now, false))
 	}
-
-	due := r.dueAttempts(acct, plan, now, &s.next)
-	if len(due) == 0 {
-		return false, nil
+	s.due = r.dueAttempts(acct, plan, now, &s.next)
+	if len(s.due) == 0 {
+		return proceed, nil
 	}
-	if err := r.claim(ctx, s.before, acct); err != nil {
-		return true, err
-	}
-	// The claim stored acct: it is the base of the outcome's write.
-	s.before, s.delivered = acct.DeepCopy(), true
-	for _, i := range due {
-		r.attempt(ctx, acct, plan, i, now, &s.next)
-	}
-	return false, nil
+	return checkpoint, nil
 }
 
-// errStaleCopy means the account read is older than the stored one: the
-// reconcile must re-read it, never act on it.
-var errStaleCopy = errors.New("the account changed since it was read")
-
-// claim writes the status computed so far with an optimistic lock, even
-// when it did not change: the API server then checks that acct is the
-// latest version before anything leaves the operator. On success acct
-// holds the stored version.
-func (r *CustomerAccountReconciler) claim(ctx context.Context, before, acct *csv1alpha1.CustomerAccount) error {
-	err := r.Status().Patch(ctx, acct, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
-	if apierrors.IsConflict(err) {
-		return errStaleCopy
+// reconcileDeliveries makes one attempt of each due webhook, after the
+// checkpoint, and records its outcome and when it retries.
+func (r *CustomerAccountReconciler) reconcileDeliveries(ctx context.Context, s *accountScope) (stepResult, error) {
+	for _, i := range s.due {
+		r.attempt(ctx, s.acct, s.plan, i, s.now, &s.next)
 	}
-	return err
+	return proceed, nil
 }
 
 // dueAttempts lists the Pending webhook entries whose next attempt is due,
@@ -137,7 +119,7 @@ func (r *CustomerAccountReconciler) dueAttempts(acct *csv1alpha1.CustomerAccount
 			at = at.Add(r.backoff(e.Attempts))
 		}
 		if now.Before(at) {
-			*next = earliest(*next, at)
+			*next = health.Earliest(*next, at)
 			continue
 		}
 		due = append(due, i)
@@ -163,11 +145,11 @@ func (r *CustomerAccountReconciler) attempt(ctx context.Context, acct *csv1alpha
 		e.State, e.Message = csv1alpha1.ActionDelivered, ""
 		r.event(acct, corev1.EventTypeNormal, csv1alpha1.ActionDeliveredReason, eventAction("Deliver", e.Name, e.Key), "Action %s delivered (key %s)", e.Name, e.Key)
 	case e.Attempts >= actions.MaxAttempts:
-		e.State, e.Message = csv1alpha1.ActionFailed, truncate(err.Error(), 1024)
+		e.State, e.Message = csv1alpha1.ActionFailed, text.Truncate(err.Error(), 1024)
 		r.event(acct, corev1.EventTypeWarning, csv1alpha1.ActionFailedReason, eventAction("Deliver", e.Name, e.Key), "Action %s failed after %d attempts: %s", e.Name, e.Attempts, e.Message)
 	default:
-		e.Message = truncate(err.Error(), 1024)
-		*next = earliest(*next, now.Add(r.backoff(e.Attempts)))
+		e.Message = text.Truncate(err.Error(), 1024)
+		*next = health.Earliest(*next, now.Add(r.backoff(e.Attempts)))
 	}
 	if r.Metrics != nil {
 		r.Metrics.ObserveDelivery(err == nil)
@@ -178,12 +160,9 @@ func (r *CustomerAccountReconciler) attempt(ctx context.Context, acct *csv1alpha
 func (r *CustomerAccountReconciler) send(ctx context.Context, ns string, hook *csv1alpha1.Webhook, p actions.Payload) error {
 	var key []byte
 	if hook.SecretRef != nil {
-		secret := &corev1.Secret{}
-		if err := r.Secrets.Get(ctx, types.NamespacedName{Namespace: ns, Name: hook.SecretRef.Name}, secret); err != nil {
-			return fmt.Errorf("secret %s: %s", hook.SecretRef.Name, reasonOf(err))
-		}
-		if key = secret.Data["key"]; len(key) == 0 {
-			return fmt.Errorf("secret %s has no key \"key\"", hook.SecretRef.Name)
+		var err error
+		if key, err = outbound.SigningKey(ctx, r.Secrets, ns, hook.SecretRef.Name); err != nil {
+			return err
 		}
 	}
 	return r.Sender.Send(ctx, hook.URL, key, p)
@@ -201,7 +180,7 @@ func (r *CustomerAccountReconciler) backoff(attempts int32) time.Duration {
 // action into a series that keeps the first note, so the action carries
 // what tells two transitions or deliveries apart.
 func eventAction(verb string, parts ...string) string {
-	return truncate(verb+"/"+strings.Join(parts, "/"), 128)
+	return text.Truncate(verb+"/"+strings.Join(parts, "/"), 128)
 }
 
 // event records an Event when a recorder is set.
@@ -234,7 +213,7 @@ func (r *CustomerAccountReconciler) recordDue(acct *csv1alpha1.CustomerAccount, 
 			due = entered.Add(a.After.Duration)
 		}
 		if now.Before(due) {
-			next = earliest(next, due)
+			next = health.Earliest(next, due)
 			continue
 		}
 		entry := csv1alpha1.ActionStatus{Name: a.Name, Stage: stage.Name, Key: key,

@@ -13,6 +13,7 @@ import (
 
 	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
 	"customersuccess.dev/success-operator/internal/actions"
+	"customersuccess.dev/success-operator/internal/outbound"
 	"customersuccess.dev/success-operator/internal/sources"
 )
 
@@ -69,7 +70,7 @@ func TestADueActionIsPostedOncePerKeyWhateverTheCache(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	clock := testingclock.NewFakeClock(clk.Now())
 	snap := &snapshotTransport{key: key}
-	hc := sources.NewHTTPClient(sources.GuardOptions{})
+	hc := outbound.NewClient(outbound.Options{})
 	hc.Transport = snap
 	newReconciler := func(c client.Client) *CustomerAccountReconciler {
 		return &CustomerAccountReconciler{Client: c, Models: models, Clock: clock, Store: sources.NewStore(),

@@ -154,8 +154,8 @@ func TestPlanConditionsFollowKstatus(t *testing.T) {
 			p.APIVersion, p.Kind = csv1alpha1.GroupVersion.String(), "SuccessPlan"
 			p.Status.ObservedGeneration = 2
 			// Conditions left by an earlier state are replaced.
-			setPlanConditions(p, invalid, 5)
-			setPlanConditions(p, tc.model, tc.pending)
+			summarizePlan(&planScope{plan: p, model: invalid, pending: 5})
+			summarizePlan(&planScope{plan: p, model: tc.model, pending: tc.pending})
 			g.Expect(kstatusOf(g, p)).To(Equal(tc.want))
 			g.Expect(condition(p.Status.Conditions, csv1alpha1.ReadyCondition).Status).To(Equal(tc.ready))
 		})

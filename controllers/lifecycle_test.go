@@ -22,6 +22,7 @@ import (
 
 	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
 	"customersuccess.dev/success-operator/internal/actions"
+	"customersuccess.dev/success-operator/internal/outbound"
 	"customersuccess.dev/success-operator/internal/sources"
 )
 
@@ -323,7 +324,7 @@ func TestAnActionRecordedBeforeACrashIsDeliveredAfterRestartWithTheSameKey(t *te
 	newReconciler := func(rt http.RoundTripper) *CustomerAccountReconciler {
 		models, err := NewPlanModels()
 		g.Expect(err).NotTo(HaveOccurred())
-		hc := sources.NewHTTPClient(sources.GuardOptions{})
+		hc := outbound.NewClient(outbound.Options{})
 		if rt != nil {
 			hc.Transport = rt
 		}

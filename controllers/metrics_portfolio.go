@@ -80,7 +80,7 @@ func collectPlan(ch chan<- prometheus.Metric, p *csv1alpha1.SuccessPlan) {
 	st := &p.Status
 	ch <- prometheus.MustNewConstMetric(descPlanAccounts, prometheus.GaugeValue, float64(st.Accounts), p.Namespace, p.Name)
 	for _, b := range []csv1alpha1.Band{csv1alpha1.BandGreen, csv1alpha1.BandYellow, csv1alpha1.BandRed} {
-		ch <- prometheus.MustNewConstMetric(descPlanByBand, prometheus.GaugeValue, float64(st.Bands[string(b)]), p.Namespace, p.Name, string(b))
+		ch <- prometheus.MustNewConstMetric(descPlanByBand, prometheus.GaugeValue, float64(st.Bands.Of(b)), p.Namespace, p.Name, string(b))
 	}
 	for stage, n := range st.Stages {
 		ch <- prometheus.MustNewConstMetric(descPlanByStage, prometheus.GaugeValue, float64(n), p.Namespace, p.Name, stage)

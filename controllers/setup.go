@@ -15,6 +15,7 @@ import (
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"customersuccess.dev/success-operator/internal/actions"
+	"customersuccess.dev/success-operator/internal/outbound"
 	"customersuccess.dev/success-operator/internal/sources"
 )
 
@@ -28,7 +29,7 @@ type Options struct {
 	// tests; nil means the manager's.
 	Client client.Client
 	// Guard configures outbound HTTP to sources and webhooks.
-	Guard sources.GuardOptions
+	Guard outbound.Options
 	// Backoff overrides the webhook retry backoff (tests); nil is the default.
 	Backoff func(failedAttempts int32) time.Duration
 	// AccountMetrics adds one health series per account to the metrics.
@@ -91,7 +92,7 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		Recorder:    mgr.GetEventRecorder("success-operator"),
 		Changed:     changed,
 		Secrets:     mgr.GetAPIReader(),
-		Sender:      &actions.Sender{Client: sources.NewHTTPClient(opts.Guard)},
+		Sender:      &actions.Sender{Client: outbound.NewClient(opts.Guard)},
 		Backoff:     opts.Backoff,
 		Metrics:     metrics,
 		Concurrency: opts.AccountConcurrency,

@@ -2,12 +2,10 @@ package controllers
 
 import (
 	"context"
-	"fmt"
-	"strings"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -36,108 +34,107 @@ type SuccessPlanReconciler struct {
 // +kubebuilder:rbac:groups=customersuccess.dev,resources=successplans/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get
 
-// Reconcile validates what admission cannot (every measure names a source of
-// the right kind, every CEL expression compiles against the plan's
-// variables), sets Valid and Ready, runs the plan's collector, and sums up
-// its accounts: counts, MRR, MRR at risk and KPIs. Status is written only
-// when it changed.
-func (r *SuccessPlanReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+// Reconcile runs the plan's steps over one scope, then computes the
+// conditions and patches status once, in a deferred summary that also runs
+// when a step fails. A deleted plan is forgotten: its model, collector,
+// collected values and metrics.
+func (r *SuccessPlanReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
 	plan := &csv1alpha1.SuccessPlan{}
 	if err := r.Get(ctx, req.NamespacedName, plan); err != nil {
 		if apierrors.IsNotFound(err) {
-			r.Models.Forget(req.NamespacedName)
-			if r.Collectors != nil {
-				r.Collectors.Stop(req.NamespacedName)
-			}
+			r.forget(req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	before := plan.DeepCopy()
+	s := &planScope{plan: plan, patcher: newStatusPatcher(r.Client, plan), now: r.Clock.Now(),
+		newGeneration: plan.Status.ObservedGeneration != plan.Generation}
+	defer func() { result, retErr = r.summarizeAndPatch(ctx, s, retErr) }()
 
-	model := r.Models.Get(plan)
-	plan.Status.ObservedGeneration = plan.Generation
-	pending, err := r.reconcilePortfolio(ctx, plan, r.Clock.Now())
+	for _, step := range []planStep{r.reconcileModel, r.reconcileCollector, r.reconcilePortfolio} {
+		if err := step(ctx, s); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	return ctrl.Result{}, nil
+}
+
+// planStep is one step of a plan reconcile. Only reads of the API fail; a
+// failed step is retried with backoff, and no status is written.
+type planStep func(context.Context, *planScope) error
+
+// planScope is what one reconcile of a plan reads and what its steps find.
+type planScope struct {
+	plan    *csv1alpha1.SuccessPlan
+	patcher *statusPatcher
+	now     time.Time
+	// newGeneration: the status does not describe this generation yet.
+	newGeneration bool
+
+	model *PlanModel
+	// pending counts the accounts not yet evaluated with this generation.
+	pending int32
+}
+
+// reconcileModel compiles the plan (once per generation, in the shared
+// cache) and checks what admission cannot: every measure names a source of
+// the right kind, the selector parses, every CEL expression type-checks.
+func (r *SuccessPlanReconciler) reconcileModel(_ context.Context, s *planScope) error {
+	s.model = r.Models.Get(s.plan)
+	return nil
+}
+
+// reconcileCollector runs a collector for a valid plan's generation, and
+// stops the collector of an invalid one.
+func (r *SuccessPlanReconciler) reconcileCollector(_ context.Context, s *planScope) error {
+	switch {
+	case r.Collectors == nil:
+	case s.model.Valid():
+		r.Collectors.Ensure(s.plan)
+	default:
+		r.Collectors.Stop(client.ObjectKeyFromObject(s.plan))
+	}
+	return nil
+}
+
+// forget drops everything kept for a deleted plan.
+func (r *SuccessPlanReconciler) forget(key types.NamespacedName) {
+	r.Models.Forget(key)
+	if r.Collectors != nil {
+		r.Collectors.Stop(key)
+	}
+}
+
+// summarizeAndPatch computes the conditions from the scope and writes
+// status when it changed, with an optimistic lock: a stale copy means
+// re-read soon. An invalid plan is reported as a terminal error once per
+// generation (only a new generation can help); a valid one is recounted
+// every kpiRefresh, as its KPIs move with time.
+func (r *SuccessPlanReconciler) summarizeAndPatch(ctx context.Context, s *planScope, err error) (ctrl.Result, error) {
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	setPlanConditions(plan, model, pending)
-
-	if err := patchStatus(ctx, r.Client, before, plan, before.Status, plan.Status, true); err != nil {
+	summarizePlan(s)
+	if err := s.patcher.patch(ctx, s.plan, patchOptions{lock: true}); err != nil {
 		if apierrors.IsConflict(err) {
 			return ctrl.Result{RequeueAfter: staleCopyRetry}, nil
 		}
 		return ctrl.Result{}, err
 	}
-	if r.Collectors != nil {
-		if model.Valid() {
-			r.Collectors.Ensure(plan)
-		} else {
-			r.Collectors.Stop(req.NamespacedName)
-		}
-	}
-	if !model.Valid() {
-		if before.Status.ObservedGeneration != plan.Generation {
-			// Reported once per generation; nothing retries a bad spec but
-			// a new generation.
-			return ctrl.Result{}, reconcile.TerminalError(model.Errors.ToAggregate())
-		}
+	switch {
+	case s.model.Valid():
+		return ctrl.Result{RequeueAfter: kpiRefresh}, nil
+	case s.newGeneration:
+		return ctrl.Result{}, reconcile.TerminalError(s.model.Errors.ToAggregate())
+	default:
 		return ctrl.Result{}, nil
 	}
-	return ctrl.Result{RequeueAfter: kpiRefresh}, nil
-}
-
-// setPlanConditions sets Valid from the model, Stalled while it is not
-// valid, Reconciling while pending accounts are not yet evaluated with the
-// plan's generation, and Ready as their summary.
-func setPlanConditions(plan *csv1alpha1.SuccessPlan, model *PlanModel, pending int32) {
-	set := func(c metav1.Condition) {
-		c.ObservedGeneration = plan.Generation
-		meta.SetStatusCondition(&plan.Status.Conditions, c)
-	}
-	valid := metav1.Condition{Type: csv1alpha1.ValidCondition, Status: metav1.ConditionTrue, Reason: csv1alpha1.ValidReason,
-		Message: "Every measure names a source and every expression compiles"}
-	ready := metav1.Condition{Type: csv1alpha1.ReadyCondition, Status: metav1.ConditionTrue, Reason: csv1alpha1.ReconciledReason,
-		Message: "Plan is valid"}
-	meta.RemoveStatusCondition(&plan.Status.Conditions, csv1alpha1.StalledCondition)
-	meta.RemoveStatusCondition(&plan.Status.Conditions, csv1alpha1.ReconcilingCondition)
-	switch {
-	case !model.Valid():
-		valid.Status, valid.Reason, valid.Message = metav1.ConditionFalse, csv1alpha1.InvalidSpecReason, errorListMessage(model)
-		ready.Status, ready.Reason, ready.Message = valid.Status, valid.Reason, valid.Message
-		set(metav1.Condition{Type: csv1alpha1.StalledCondition, Status: metav1.ConditionTrue, Reason: valid.Reason, Message: valid.Message})
-	case pending > 0:
-		msg := fmt.Sprintf("%d accounts not yet evaluated with generation %d", pending, plan.Generation)
-		ready.Status, ready.Reason, ready.Message = metav1.ConditionUnknown, csv1alpha1.ProgressingReason, msg
-		set(metav1.Condition{Type: csv1alpha1.ReconcilingCondition, Status: metav1.ConditionTrue, Reason: csv1alpha1.ProgressingReason, Message: msg})
-	}
-	set(valid)
-	set(ready)
-}
-
-// maxMessage bounds condition messages well under the API's 32768 limit.
-const maxMessage = 4096
-
-// errorListMessage joins a model's errors into one condition message.
-func errorListMessage(model *PlanModel) string {
-	parts := make([]string, 0, len(model.Errors))
-	for _, e := range model.Errors {
-		parts = append(parts, e.Error())
-	}
-	return truncate(strings.Join(parts, "; "), maxMessage)
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n-3] + "..."
 }
 
 // SetupWithManager registers the reconciler with the manager.
 func (r *SuccessPlanReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&csv1alpha1.SuccessPlan{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		Watches(&csv1alpha1.CustomerAccount{}, &enqueuePlansLater{client: mgr.GetClient()}).
+		Watches(&csv1alpha1.CustomerAccount{}, enqueuePlansLater{}).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.Concurrency}).
 		Named("successplan").
 		Complete(r)

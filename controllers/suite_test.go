@@ -23,7 +23,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
-	"customersuccess.dev/success-operator/internal/sources"
+	"customersuccess.dev/success-operator/internal/outbound"
 	"customersuccess.dev/success-operator/internal/testenv"
 )
 
@@ -104,7 +104,7 @@ func runSuite(m *testing.M) int {
 	}
 	if err := SetupWithManager(mgr, Options{
 		AccountConcurrency: 2, PlanConcurrency: 2, Clock: clk, AccountMetrics: true,
-		Guard:   sources.GuardOptions{Timeout: time.Second, MaxBody: 1 << 20},
+		Guard:   outbound.Options{Timeout: time.Second, MaxBody: 1 << 20},
 		Backoff: func(n int32) time.Duration { return time.Duration(n) * 100 * time.Millisecond },
 		Client:  &countingClient{Client: mgr.GetClient(), counter: counter},
 	}); err != nil {

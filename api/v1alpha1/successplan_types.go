@@ -394,6 +394,49 @@ type PlanSignals struct {
 	Expansion string `json:"expansion,omitempty"`
 }
 
+// BandCounts counts accounts per health band. The keys are the band names,
+// as printed by kubectl. Every band is written, 0 included; a merge patch
+// may carry only the bands that changed, so each defaults to 0.
+type BandCounts struct {
+	// Green is the number of accounts in the Green band.
+	// +optional
+	// +kubebuilder:default=0
+	Green int32 `json:"Green"`
+	// Yellow is the number of accounts in the Yellow band.
+	// +optional
+	// +kubebuilder:default=0
+	Yellow int32 `json:"Yellow"`
+	// Red is the number of accounts in the Red band.
+	// +optional
+	// +kubebuilder:default=0
+	Red int32 `json:"Red"`
+}
+
+// Add counts one account of band b; an empty band counts nothing.
+func (c *BandCounts) Add(b Band) {
+	switch b {
+	case BandGreen:
+		c.Green++
+	case BandYellow:
+		c.Yellow++
+	case BandRed:
+		c.Red++
+	}
+}
+
+// Of returns the count of band b.
+func (c BandCounts) Of(b Band) int32 {
+	switch b {
+	case BandGreen:
+		return c.Green
+	case BandYellow:
+		return c.Yellow
+	case BandRed:
+		return c.Red
+	}
+	return 0
+}
+
 // SuccessPlanStatus is written by the operator only.
 type SuccessPlanStatus struct {
 	// observedGeneration is the spec generation this status describes.
@@ -404,13 +447,15 @@ type SuccessPlanStatus struct {
 	// +optional
 	Accounts int32 `json:"accounts"`
 
-	// stages counts the accounts per stage.
+	// stages counts the accounts per stage: every stage of the plan, and
+	// Churned, is listed, with 0 when no account is in it.
 	// +optional
 	Stages map[string]int32 `json:"stages,omitempty"`
 
-	// bands counts the accounts per health band.
+	// bands counts the accounts per health band, each band with its count,
+	// 0 included. Accounts not scored yet are in no band.
 	// +optional
-	Bands map[string]int32 `json:"bands,omitempty"`
+	Bands BandCounts `json:"bands"`
 
 	// mrr is the plan's total monthly recurring revenue.
 	// +optional

@@ -16,7 +16,7 @@ import (
 	"sync"
 	"time"
 
-	"customersuccess.dev/success-operator/internal/sources"
+	"customersuccess.dev/success-operator/internal/outbound"
 )
 
 // Payload is the JSON body of a webhook delivery.
@@ -122,20 +122,20 @@ const maxDrain = 64 << 10
 
 // Sender delivers webhooks.
 type Sender struct {
-	// Client is a guarded client from sources.NewHTTPClient; nil means one
+	// Client is a guarded client from outbound.NewClient; nil means one
 	// with the default guard options.
 	Client *http.Client
 }
 
 var defaultClient = sync.OnceValue(func() *http.Client {
-	return sources.NewHTTPClient(sources.GuardOptions{})
+	return outbound.NewClient(outbound.Options{})
 })
 
 // Send makes one delivery attempt: a POST of the JSON payload to url with
 // the Idempotency-Key and timestamp headers and, when secret is non-empty,
 // the signature header. A 2xx answer is success; any other status is the
 // error "HTTP <code>", and redirects are not followed. Transport errors are
-// described by sources.Describe. Errors never contain the URL, the secret
+// described by outbound.Describe. Errors never contain the URL, the secret
 // or the response body.
 func (s *Sender) Send(ctx context.Context, url string, secret []byte, p Payload) error {
 	body, err := json.Marshal(p)
@@ -165,7 +165,7 @@ func (s *Sender) Send(ctx context.Context, url string, secret []byte, p Payload)
 
 	resp, err := c.Do(req)
 	if err != nil {
-		return errors.New(sources.Describe(err))
+		return errors.New(outbound.Describe(err))
 	}
 	defer func() { _ = resp.Body.Close() }()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxDrain))

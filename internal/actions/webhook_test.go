@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"customersuccess.dev/success-operator/internal/sources"
+	"customersuccess.dev/success-operator/internal/outbound"
 )
 
 var testSecret = []byte("hook-key-s3cret")
@@ -89,7 +89,7 @@ func TestSendDelivers(t *testing.T) {
 			rc := &receiver{}
 			srv := httptest.NewServer(rc)
 			defer srv.Close()
-			s := &Sender{Client: sources.NewHTTPClient(sources.GuardOptions{Timeout: 2 * time.Second})}
+			s := &Sender{Client: outbound.NewClient(outbound.Options{Timeout: 2 * time.Second})}
 			p := testPayload()
 
 			before := time.Now().Unix()
@@ -181,7 +181,7 @@ func TestSendFails(t *testing.T) {
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 
-	s := &Sender{Client: sources.NewHTTPClient(sources.GuardOptions{Timeout: 300 * time.Millisecond})}
+	s := &Sender{Client: outbound.NewClient(outbound.Options{Timeout: 300 * time.Millisecond})}
 	cases := []struct {
 		name, path, want string
 	}{

@@ -234,7 +234,7 @@ func activeOverride(now time.Time, o *csv1alpha1.Override) (value float64, activ
 	if err != nil {
 		return 0, false, fmt.Sprintf("override: value %q is not a decimal number", string(o.Value))
 	}
-	if !finite(v) {
+	if !Finite(v) {
 		return 0, false, "override: value is not a finite number"
 	}
 	return v, true, ""
@@ -290,14 +290,14 @@ func previousValue(p *csv1alpha1.MeasureStatus) (lastValue, bool) {
 // scoreValue normalises raw and maps it through the thresholds. A non-empty
 // errMsg means the measure has no usable value.
 func scoreValue(raw float64, m Measure) (score float64, errMsg string) {
-	if !finite(raw) {
+	if !Finite(raw) {
 		return 0, "value is not a finite number"
 	}
 	v, err := normalize(m.Normalize, raw)
 	if err != nil {
 		return 0, "normalize: " + err.Error()
 	}
-	if !finite(v) {
+	if !Finite(v) {
 		return 0, "normalize: result is not a finite number"
 	}
 	return Linear(v, m.Bad, m.Good), ""
@@ -319,7 +319,7 @@ func normalize(f func(float64) (float64, error), raw float64) (v float64, err er
 // formatValue renders v as an API Decimal rounded to 6 decimals; false when
 // it does not fit the Decimal pattern (15 integer digits at most).
 func formatValue(v float64) (csv1alpha1.Decimal, bool) {
-	if !finite(v) {
+	if !Finite(v) {
 		return "", false
 	}
 	s := strconv.FormatFloat(v, 'f', 6, 64)
@@ -370,19 +370,25 @@ func clampScore(x float64) int32 {
 	}
 }
 
-// finite reports whether x is neither NaN nor infinite.
-func finite(x float64) bool {
+// Finite reports whether x is neither NaN nor infinite: the one rule for
+// which pulled, overridden or computed values count.
+func Finite(x float64) bool {
 	return !math.IsNaN(x) && !math.IsInf(x, 0)
 }
 
-// earliest returns the earlier of a and b among those after now; zero
-// values are ignored.
-func earliest(now, a, b time.Time) time.Time {
-	if b.IsZero() || !b.After(now) {
-		return a
-	}
-	if a.IsZero() || b.Before(a) {
+// Earliest returns the earlier of a and b; a zero time means never and is
+// ignored.
+func Earliest(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
 		return b
 	}
 	return a
+}
+
+// earliest is Earliest of a and b, ignoring b unless it is after now.
+func earliest(now, a, b time.Time) time.Time {
+	if !b.After(now) {
+		return a
+	}
+	return Earliest(a, b)
 }

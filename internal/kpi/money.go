@@ -8,6 +8,7 @@ import (
 	"time"
 
 	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
+	"customersuccess.dev/success-operator/internal/health"
 )
 
 // DateLayout is the layout of API dates.
@@ -70,9 +71,7 @@ func MRR(ledger []csv1alpha1.LedgerEntry, asOf time.Time) (mrr *big.Rat, next ti
 			return nil, time.Time{}, fmt.Errorf("spec.contract.revenue[%d].amount: %w", i, err)
 		}
 		if d.After(asOf) {
-			if next.IsZero() || d.Before(next) {
-				next = d
-			}
+			next = health.Earliest(next, d)
 			continue
 		}
 		if sign(e.Type) < 0 {

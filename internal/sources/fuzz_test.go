@@ -17,6 +17,7 @@ import (
 
 	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
 	"customersuccess.dev/success-operator/internal/fuzztest"
+	"customersuccess.dev/success-operator/internal/outbound"
 )
 
 // docStrings collects the keys and string values of a decoded JSON
@@ -269,7 +270,7 @@ func FuzzPrometheusQuery(f *testing.F) {
 		_, _ = w.Write(a.body)
 	}))
 	f.Cleanup(srv.Close)
-	src, err := NewPrometheus(srv.URL, "telemetry", "account", NewHTTPClient(GuardOptions{Timeout: fuzztest.Deadline / 2}))
+	src, err := NewPrometheus(srv.URL, "telemetry", "account", outbound.NewClient(outbound.Options{Timeout: fuzztest.Deadline / 2}))
 	if err != nil {
 		f.Fatal(err)
 	}

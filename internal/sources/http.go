@@ -15,6 +15,8 @@ import (
 	"k8s.io/client-go/util/jsonpath"
 
 	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
+	"customersuccess.dev/success-operator/internal/outbound"
+	"customersuccess.dev/success-operator/internal/text"
 )
 
 // HTTP pulls one JSON document per account and picks each measure's value
@@ -85,7 +87,7 @@ func (h *HTTP) fetch(ctx context.Context, url *template.Template, t Target) docu
 	req.Header.Set("Accept", "application/json")
 	resp, err := h.Client.Do(req)
 	if err != nil {
-		return document{err: Describe(err)}
+		return document{err: outbound.Describe(err)}
 	}
 	defer func() {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
@@ -98,8 +100,8 @@ func (h *HTTP) fetch(ctx context.Context, url *template.Template, t Target) docu
 	dec := json.NewDecoder(resp.Body)
 	dec.UseNumber()
 	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, ErrBodyTooLarge) {
-			return document{err: ErrTextTooLarge}
+		if errors.Is(err, outbound.ErrBodyTooLarge) {
+			return document{err: outbound.ErrTextTooLarge}
 		}
 		return document{err: "response is not JSON"}
 	}
@@ -113,7 +115,7 @@ func pick(jp *jsonpath.JSONPath, doc any) Sample {
 		// Only "<field> is not found" names nothing but the path; other
 		// errors quote the document.
 		if msg := err.Error(); strings.HasSuffix(msg, " is not found") && !strings.ContainsAny(msg, "\"{[") {
-			return Sample{Err: "jsonPath: " + truncate(msg, 200)}
+			return Sample{Err: "jsonPath: " + text.Truncate(msg, 200)}
 		}
 		return Sample{Err: "jsonPath does not apply to the document"}
 	}

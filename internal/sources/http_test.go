@@ -5,13 +5,13 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
+	"customersuccess.dev/success-operator/internal/outbound"
 )
 
 func TestHTTPSource(t *testing.T) {
@@ -51,7 +51,7 @@ func TestHTTPSource(t *testing.T) {
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 
-	hc, err := Credentials{Token: "s3cret"}.Client(GuardOptions{Timeout: time.Second, MaxBody: 1 << 20})
+	hc, err := outbound.Credentials{Token: "s3cret"}.Client(outbound.Options{Timeout: time.Second, MaxBody: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,52 +103,6 @@ func TestHTTPSource(t *testing.T) {
 	}
 }
 
-func TestGuardRefusesLinkLocal(t *testing.T) {
-	for _, tc := range []struct {
-		addr    string
-		allow   bool
-		refused bool
-	}{
-		{"169.254.169.254:80", false, true},
-		{"[fe80::1]:80", false, true},
-		{"[fd00:ec2::254]:80", false, true},
-		{"0.0.0.0:80", false, true},
-		{"169.254.169.254:80", true, false},
-		{"127.0.0.1:9090", false, false},
-		{"10.0.0.7:9090", false, false},
-	} {
-		err := checkAddress(tc.addr, tc.allow)
-		if (err != nil) != tc.refused {
-			t.Errorf("checkAddress(%s, allow=%v) = %v, want refused=%v", tc.addr, tc.allow, err, tc.refused)
-		}
-	}
-	// The check runs at dial time, on the resolved address.
-	hc := NewHTTPClient(GuardOptions{Timeout: time.Second})
-	_, err := hc.Get("http://169.254.169.254/latest/meta-data/")
-	if err == nil || !strings.Contains(Describe(err), "refused") {
-		t.Fatalf("metadata address reached: %v", err)
-	}
-}
-
-func TestCredentialsFromSecret(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		data map[string][]byte
-		ok   bool
-	}{
-		{"a token", map[string][]byte{"token": []byte("t")}, true},
-		{"basic auth", map[string][]byte{"username": []byte("u"), "password": []byte("p")}, true},
-		{"a CA bundle only", map[string][]byte{"ca.crt": []byte("pem")}, true},
-		{"a username without password", map[string][]byte{"username": []byte("u")}, false},
-		{"both kinds", map[string][]byte{"token": []byte("t"), "username": []byte("u"), "password": []byte("p")}, false},
-		{"nothing useful", map[string][]byte{"other": []byte("x")}, false},
-	} {
-		if _, err := CredentialsFromSecret(tc.data); (err == nil) != tc.ok {
-			t.Errorf("%s: err = %v", tc.name, err)
-		}
-	}
-}
-
 // TestHTTPMeasuresShareOneDocumentPerAccount: the measures of one http
 // source cost one request per account, counted at the server.
 func TestHTTPMeasuresShareOneDocumentPerAccount(t *testing.T) {
@@ -158,7 +112,7 @@ func TestHTTPMeasuresShareOneDocumentPerAccount(t *testing.T) {
 		fmt.Fprint(w, `{"open": 4, "csat": {"score": 81.5}}`)
 	}))
 	defer srv.Close()
-	src := &HTTP{URL: srv.URL + "/accounts/{{ .Name }}", Client: NewHTTPClient(GuardOptions{Timeout: time.Second})}
+	src := &HTTP{URL: srv.URL + "/accounts/{{ .Name }}", Client: outbound.NewClient(outbound.Options{Timeout: time.Second})}
 	measures := []*csv1alpha1.Measure{
 		{Name: "openTickets", JSONPath: "{.open}"},
 		{Name: "csat", JSONPath: "{.csat.score}"},
@@ -181,64 +135,6 @@ func TestHTTPMeasuresShareOneDocumentPerAccount(t *testing.T) {
 		}
 	}
 }
-
-// TestDescribeKeepsOnlyTheCategory: real transport failures become their
-// category, with no address, port or URL left in the text.
-func TestDescribeKeepsOnlyTheCategory(t *testing.T) {
-	closed := httptest.NewServer(http.NotFoundHandler())
-	closedURL := closed.URL
-	closed.Close()
-	tlsSrv := httptest.NewTLSServer(http.NotFoundHandler())
-	defer tlsSrv.Close()
-	slow := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
-		select {
-		case <-r.Context().Done():
-		case <-time.After(5 * time.Second):
-		}
-	}))
-	defer slow.Close()
-	hangup := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		conn, _, err := w.(http.Hijacker).Hijack()
-		if err == nil {
-			_ = conn.Close()
-		}
-	}))
-	defer hangup.Close()
-
-	// Generous, so that a busy machine does not turn a failure into a
-	// timeout; only the server that never answers meets the short one.
-	hc := NewHTTPClient(GuardOptions{Timeout: 30 * time.Second})
-	impatient := NewHTTPClient(GuardOptions{Timeout: 200 * time.Millisecond})
-	for _, tc := range []struct {
-		name, url, want string
-		client          *http.Client
-	}{
-		{"a closed port is a refused connection", closedURL + "/x", ErrTextRefused, hc},
-		{"a self-signed certificate is not trusted", tlsSrv.URL + "/x", ErrTextCertificate, hc},
-		{"a server that never answers times out", slow.URL + "/x", ErrTextTimeout, impatient},
-		{"a server that hangs up resets the connection", hangup.URL + "/x", ErrTextReset, hc},
-		{"an unknown host fails its lookup", "http://no-such-host.invalid/x", ErrTextDNS, hc},
-		{"a metadata address is refused by policy", "http://169.254.169.254/latest", ErrTextAddressRefused, hc},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			resp, err := tc.client.Get(tc.url)
-			if err == nil {
-				_ = resp.Body.Close()
-				t.Fatal("request succeeded")
-			}
-			got := Describe(err)
-			if got != tc.want {
-				t.Errorf("Describe(%v) = %q, want %q", err, got, tc.want)
-			}
-			if addressPattern.MatchString(got) {
-				t.Errorf("%q holds an address", got)
-			}
-		})
-	}
-}
-
-// addressPattern matches IPv4 addresses, host:port pairs and URLs.
-var addressPattern = regexp.MustCompile(`\d+\.\d+\.\d+\.\d+|:\d{2,5}\b|://|\[[0-9a-f:]+\]`)
 
 // TestParseTemplateAllowsOnlyFieldReferences: URL and query templates
 // expand in time linear in their size: no loops, functions or pipelines.

@@ -14,6 +14,8 @@ import (
 	"github.com/prometheus/common/model"
 
 	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
+	"customersuccess.dev/success-operator/internal/outbound"
+	"customersuccess.dev/success-operator/internal/text"
 )
 
 // Concurrency bounds the per-account requests of templated queries and
@@ -152,22 +154,15 @@ func promError(err error) string {
 		case promv1.ErrBadData, promv1.ErrExec, promv1.ErrCanceled, promv1.ErrTimeout:
 			// Prometheus's own error text (a PromQL parse error, say)
 			// says what is wrong with the query.
-			return string(pe.Type) + ": " + truncate(pe.Msg, 200)
+			return string(pe.Type) + ": " + text.Truncate(pe.Msg, 200)
 		default:
 			// An error type no Prometheus sends: the server's text is not
 			// to be trusted.
 			return "error"
 		}
 	}
-	return Describe(err)
+	return outbound.Describe(err)
 }
 
 // statusMessage is how the Prometheus client reports an HTTP status.
 var statusMessage = regexp.MustCompile(`^(client|server) error: \d{3}$`)
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
-}

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
+	"customersuccess.dev/success-operator/internal/outbound"
 	"customersuccess.dev/success-operator/internal/testenv"
 )
 
@@ -59,7 +60,7 @@ func TestPrometheusAgainstARealServer(t *testing.T) {
 	}))
 	defer front.Close()
 
-	hc, err := Credentials{Token: "pr0m"}.Client(GuardOptions{Timeout: 5 * time.Second})
+	hc, err := outbound.Credentials{Token: "pr0m"}.Client(outbound.Options{Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +111,7 @@ func TestPrometheusAgainstARealServer(t *testing.T) {
 		}
 	})
 	t.Run("a wrong token is a client error without the URL", func(t *testing.T) {
-		bad, _ := NewPrometheus(front.URL, "telemetry", "account", NewHTTPClient(GuardOptions{}))
+		bad, _ := NewPrometheus(front.URL, "telemetry", "account", outbound.NewClient(outbound.Options{}))
 		got := pullOne(ctx, bad, &csv1alpha1.Measure{Query: "up"}, targets[:1])
 		if got["acme"].Err != "query failed: client error: 401" {
 			t.Errorf("got %+v", got["acme"])
@@ -132,7 +133,7 @@ func TestPrometheusGarbageAndOutages(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	src, err := NewPrometheus(srv.URL, "telemetry", "account", NewHTTPClient(GuardOptions{}))
+	src, err := NewPrometheus(srv.URL, "telemetry", "account", outbound.NewClient(outbound.Options{}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,21 +2,16 @@ package sources
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
-	"math"
-	"net"
 	"strings"
-	"syscall"
 	"text/template"
 	"text/template/parse"
 
 	"golang.org/x/sync/errgroup"
 
 	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
+	"customersuccess.dev/success-operator/internal/health"
 )
 
 // Target is an account as a source sees it.
@@ -52,9 +47,9 @@ func FailAll(targets []Target, msg string) map[string]Sample {
 	return out
 }
 
-// finite turns NaN and infinities into an error.
+// finite turns NaN and infinities (health.Finite) into an error.
 func finite(v float64) Sample {
-	if math.IsNaN(v) || math.IsInf(v, 0) {
+	if !health.Finite(v) {
 		return Sample{Err: "value is not a finite number"}
 	}
 	return Sample{Value: v}
@@ -130,67 +125,6 @@ func lastPart(s string) string {
 		return s[i+2:]
 	}
 	return s
-}
-
-// Categories of transport failures. A source or webhook failure reaches a
-// status, an Event or a log only as one of these (or as "HTTP <code>"),
-// never as the error text: that text embeds URLs, addresses and ports.
-const (
-	ErrTextTimeout        = "request timed out"
-	ErrTextCanceled       = "request canceled"
-	ErrTextRefused        = "connection refused"
-	ErrTextReset          = "connection reset"
-	ErrTextUnreachable    = "host unreachable"
-	ErrTextDNS            = "DNS lookup failed"
-	ErrTextTLS            = "TLS handshake failed"
-	ErrTextCertificate    = "TLS certificate not trusted"
-	ErrTextTooLarge       = "response body exceeds the size limit"
-	ErrTextAddressRefused = "address refused by policy"
-	ErrTextRedirect       = "redirect refused"
-	ErrTextRequest        = "request failed"
-)
-
-// Describe turns a transport error into its category (the ErrText
-// constants): no URL, address, port or body survives.
-func Describe(err error) string {
-	var (
-		netErr    net.Error
-		dnsErr    *net.DNSError
-		certErr   *tls.CertificateVerificationError
-		unknownCA x509.UnknownAuthorityError
-		hostErr   x509.HostnameError
-		invalid   x509.CertificateInvalidError
-		recordErr tls.RecordHeaderError
-		alertErr  tls.AlertError
-	)
-	switch {
-	case err == nil:
-		return ""
-	case errors.Is(err, ErrBodyTooLarge):
-		return ErrTextTooLarge
-	case errors.Is(err, errAddressRefused):
-		return ErrTextAddressRefused
-	case errors.Is(err, errRedirectRefused):
-		return ErrTextRedirect
-	case errors.Is(err, context.Canceled):
-		return ErrTextCanceled
-	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
-		return ErrTextTimeout
-	case errors.As(err, &dnsErr):
-		return ErrTextDNS
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return ErrTextRefused
-	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
-		return ErrTextReset
-	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
-		return ErrTextUnreachable
-	case errors.As(err, &certErr), errors.As(err, &unknownCA), errors.As(err, &hostErr), errors.As(err, &invalid):
-		return ErrTextCertificate
-	case errors.As(err, &recordErr), errors.As(err, &alertErr):
-		return ErrTextTLS
-	default:
-		return ErrTextRequest
-	}
 }
 
 // eachTarget runs pull for every target, at most Concurrency at a time, and

@@ -56,8 +56,8 @@ func TestPlanStatusSumsUpItsAccounts(t *testing.T) {
 	g.Eventually(func(g Gomega) {
 		st := plan(g, ns, "smb").Status
 		g.Expect(st.Accounts).To(Equal(int32(4)))
-		g.Expect(st.Bands).To(Equal(map[string]int32{"Green": 3, "Red": 1}))
-		g.Expect(st.Stages).To(Equal(map[string]int32{"Onboarding": 3, csv1alpha1.StageChurned: 1}))
+		g.Expect(st.Bands).To(Equal(csv1alpha1.BandCounts{Green: 3, Red: 1}))
+		g.Expect(st.Stages).To(Equal(map[string]int32{"Onboarding": 3, "Adoption": 0, csv1alpha1.StageChurned: 1}))
 		g.Expect(st.MRR).To(Equal(csv1alpha1.Decimal("2000")))
 		g.Expect(st.MRRAtRisk).To(Equal(csv1alpha1.Decimal("400")))
 		g.Expect(st.KPIs).To(Equal(&csv1alpha1.KPIs{
@@ -121,7 +121,7 @@ func TestABurstOfAccountChangesMakesFewPlanWrites(t *testing.T) {
 		g.Eventually(func(g Gomega) {
 			p := plan(g, ns, "smb")
 			g.Expect(p.Status.MRR).To(Equal(csv1alpha1.Decimal(mrr)))
-			g.Expect(p.Status.Stages).To(Equal(map[string]int32{"Onboarding": accounts}))
+			g.Expect(p.Status.Stages).To(Equal(map[string]int32{"Onboarding": accounts, "Adoption": 0, csv1alpha1.StageChurned: 0}))
 			g.Expect(condition(p.Status.Conditions, csv1alpha1.ReadyCondition).Status).To(Equal(metav1.ConditionTrue))
 		}, timeout, poll).Should(Succeed())
 	}

@@ -1,4 +1,4 @@
-package sources
+package outbound
 
 import (
 	"crypto/x509"
@@ -7,7 +7,7 @@ import (
 )
 
 // Credentials authenticate requests to a source. They come only from a
-// Secret in the plan's namespace.
+// Secret in the plan's namespace (see CredentialsFor).
 type Credentials struct {
 	Token              string
 	Username, Password string
@@ -36,7 +36,7 @@ func CredentialsFromSecret(data map[string][]byte) (Credentials, error) {
 }
 
 // Client returns a guarded HTTP client that authenticates with c.
-func (c Credentials) Client(o GuardOptions) (*http.Client, error) {
+func (c Credentials) Client(o Options) (*http.Client, error) {
 	if len(c.CA) > 0 {
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(c.CA) {
@@ -44,7 +44,7 @@ func (c Credentials) Client(o GuardOptions) (*http.Client, error) {
 		}
 		o.RootCAs = pool
 	}
-	hc := NewHTTPClient(o)
+	hc := NewClient(o)
 	if c.Token != "" || c.Username != "" {
 		hc.Transport = &authTransport{next: hc.Transport, creds: c}
 	}
@@ -52,7 +52,7 @@ func (c Credentials) Client(o GuardOptions) (*http.Client, error) {
 }
 
 // authTransport adds the Authorization header. Redirects stay on the same
-// host (see NewHTTPClient), so credentials never leave it.
+// host (see NewClient), so credentials never leave it.
 type authTransport struct {
 	next  http.RoundTripper
 	creds Credentials

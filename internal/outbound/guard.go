@@ -1,4 +1,4 @@
-package sources
+package outbound
 
 import (
 	"crypto/tls"
@@ -32,8 +32,8 @@ var (
 	errRedirectRefused = errors.New("redirect refused")
 )
 
-// GuardOptions configure outbound HTTP.
-type GuardOptions struct {
+// Options configure outbound HTTP.
+type Options struct {
 	// Timeout of a whole request; zero means DefaultTimeout.
 	Timeout time.Duration
 	// MaxBody is the largest response body accepted; zero means
@@ -46,10 +46,10 @@ type GuardOptions struct {
 	RootCAs *x509.CertPool
 }
 
-// NewHTTPClient returns a client for user-written URLs: a timeout, a body
+// NewClient returns a client for user-written URLs: a timeout, a body
 // size limit, TLS verification on, the resolved address checked at dial
 // time, and no redirect to another host.
-func NewHTTPClient(o GuardOptions) *http.Client {
+func NewClient(o Options) *http.Client {
 	if o.Timeout == 0 {
 		o.Timeout = DefaultTimeout
 	}
@@ -88,7 +88,7 @@ func NewHTTPClient(o GuardOptions) *http.Client {
 	}
 }
 
-// checkAddress refuses addresses no source should reach.
+// checkAddress refuses addresses no source or webhook should reach.
 func checkAddress(address string, allowLinkLocal bool) error {
 	host, _, err := net.SplitHostPort(address)
 	if err != nil {

@@ -51,9 +51,9 @@ lint: $(GOLANGCI_LINT) ## Run golangci-lint.
 # FUZZ_TARGETS are the native fuzz targets, package:Name; go test runs one
 # -fuzz target per package per run. Add a new FuzzX here.
 FUZZ_TARGETS := \
-	./internal/kpi:FuzzAggregate ./internal/kpi:FuzzDecimal ./internal/kpi:FuzzSurveyStatus \
-	./internal/health:FuzzEvaluate ./internal/health:FuzzEvaluateMeasures ./internal/health:FuzzSurveys \
-	./internal/lifecycle:FuzzCompile ./internal/lifecycle:FuzzEval ./internal/lifecycle:FuzzAdvance \
+	./internal/kpi:FuzzAggregate ./internal/kpi:FuzzDecimal ./internal/kpi:FuzzSurveyStatus ./internal/kpi:FuzzSurveys \
+	./internal/health:FuzzEvaluate ./internal/health:FuzzEvaluateMeasures \
+	./internal/expr:FuzzCompile ./internal/expr:FuzzEval ./internal/lifecycle:FuzzAdvance \
 	./internal/sources:FuzzPick ./internal/sources:FuzzExpand ./internal/sources:FuzzValidatePlan ./internal/sources:FuzzPrometheusQuery \
 	./internal/actions:FuzzVerify ./test/manifests:FuzzArgoCDHealthCheck
 # A count, not a duration: a duration's deadline races the fuzz workers on

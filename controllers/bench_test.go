@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
+	"customersuccess.dev/success-operator/internal/expr"
 	"customersuccess.dev/success-operator/internal/health"
 	"customersuccess.dev/success-operator/internal/lifecycle"
 	"customersuccess.dev/success-operator/internal/sources"
@@ -55,7 +56,7 @@ func BenchmarkEvaluateAccount(b *testing.B) {
 		res := health.Evaluate(now, ms, health.Model{Green: 70, Yellow: 40, Hysteresis: 2, TrendWindow: 168 * time.Hour}, a.Status.Health)
 		a.Status.Health = &res.Status
 		vars := func(stage string, at time.Time) map[string]any {
-			return lifecycle.Vars(lifecycle.Input{Account: a, MRR: mrr, Health: a.Status.Health, Stage: stage, StageEnteredAt: at, Now: now})
+			return expr.Vars(expr.Input{Account: a, MRR: mrr, Health: &res, Stage: stage, StageEnteredAt: at, Now: now})
 		}
 		step := lifecycle.Advance(plan.Spec.Stages, model.Expressions,
 			lifecycle.State{Stage: a.Status.Stage, EnteredAt: entered.Time}, false, vars, now)

@@ -24,6 +24,8 @@ import (
 
 	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
 	"customersuccess.dev/success-operator/internal/actions"
+	"customersuccess.dev/success-operator/internal/collect"
+	"customersuccess.dev/success-operator/internal/expr"
 	"customersuccess.dev/success-operator/internal/health"
 	"customersuccess.dev/success-operator/internal/kpi"
 	"customersuccess.dev/success-operator/internal/lifecycle"
@@ -42,7 +44,7 @@ type CustomerAccountReconciler struct {
 	Store *sources.Store
 	// Collectors are woken for accounts they have not pulled yet; nil in
 	// tests that drive the reconciler directly.
-	Collectors *Collectors
+	Collectors *collect.Collectors
 	// Recorder records Events; nil records none.
 	Recorder events.EventRecorder
 	// Changed carries the accounts whose values a collector changed.
@@ -199,11 +201,11 @@ func (r *CustomerAccountReconciler) summarizeAndPatch(ctx context.Context, s *ac
 // account runs again: the informer catches up within milliseconds.
 const staleCopyRetry = 200 * time.Millisecond
 
-// reconcileSignals evaluates the plan's atRisk and expansion signals into
-// the scope, and turns every expression that failed at run time into
-// Ready=False, EvaluationFailed, naming the fields.
+// reconcileSignals evaluates the plan's atRisk and expansion signals over
+// the health step's result into the scope, and turns every expression that
+// failed at run time into Ready=False, EvaluationFailed, naming the fields.
 func (r *CustomerAccountReconciler) reconcileSignals(_ context.Context, s *accountScope) (stepResult, error) {
-	vars := lifecycle.Vars(lifecycle.Input{Account: s.acct, MRR: s.mrr, Health: s.acct.Status.Health, Now: s.now,
+	vars := expr.Vars(expr.Input{Account: s.acct, MRR: s.mrr, Health: s.health, Now: s.now,
 		Stage: s.acct.Status.Stage, StageEnteredAt: timeOf(s.acct.Status.StageEnteredAt)})
 	var failed field.ErrorList
 	s.signals, failed = evaluateSignals(s.model, vars, s.acct.Status.Health, s.stage)
@@ -277,17 +279,21 @@ func (r *CustomerAccountReconciler) resolvePlan(ctx context.Context, acct *csv1a
 
 // accountsOfPlanNamespace maps a plan event to every account of its
 // namespace: any plan change can change which plan an account resolves to.
-func (r *CustomerAccountReconciler) accountsOfPlanNamespace(ctx context.Context, obj client.Object) []ctrl.Request {
-	accts := &csv1alpha1.CustomerAccountList{}
-	if err := r.List(ctx, accts, client.InNamespace(obj.GetNamespace())); err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "Listing accounts for plan", "plan", obj.GetName())
-		return nil
+// It reads the informer cache, which holds every account of a watched
+// namespace and fails only for a namespace that is not watched.
+func accountsOfPlanNamespace(cache client.Reader) handler.MapFunc {
+	return func(ctx context.Context, obj client.Object) []ctrl.Request {
+		accts := &csv1alpha1.CustomerAccountList{}
+		if err := cache.List(ctx, accts, client.InNamespace(obj.GetNamespace())); err != nil {
+			ctrl.LoggerFrom(ctx).Error(err, "Listing accounts for plan", "plan", obj.GetName())
+			return nil
+		}
+		reqs := make([]ctrl.Request, 0, len(accts.Items))
+		for _, a := range accts.Items {
+			reqs = append(reqs, ctrl.Request{NamespacedName: types.NamespacedName{Namespace: a.Namespace, Name: a.Name}})
+		}
+		return reqs
 	}
-	reqs := make([]ctrl.Request, 0, len(accts.Items))
-	for _, a := range accts.Items {
-		reqs = append(reqs, ctrl.Request{NamespacedName: types.NamespacedName{Namespace: a.Namespace, Name: a.Name}})
-	}
-	return reqs
 }
 
 // SetupWithManager registers the reconciler with the manager. Accounts are
@@ -298,7 +304,7 @@ func (r *CustomerAccountReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&csv1alpha1.CustomerAccount{}, builder.WithPredicates(
 			predicate.Or(predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}))).
-		Watches(&csv1alpha1.SuccessPlan{}, handler.EnqueueRequestsFromMapFunc(r.accountsOfPlanNamespace),
+		Watches(&csv1alpha1.SuccessPlan{}, handler.EnqueueRequestsFromMapFunc(accountsOfPlanNamespace(mgr.GetCache())),
 			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		WatchesRawSource(source.Channel(r.Changed, &handler.EnqueueRequestForObject{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.Concurrency}).

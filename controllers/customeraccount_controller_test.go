@@ -11,13 +11,15 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	kstatus "sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
 )
 
 func TestAccountResolvesHighestPriorityPlan(t *testing.T) {
 	g := NewWithT(t)
-	ns := newNamespace(t)
+	op := startOperator(t)
+	ns := op.ns
 	create(t, newPlan(ns, "low", "smb", 10), newPlan(ns, "high", "smb", 20), newAccount(ns, "acme", "smb"))
 
 	g.Eventually(func(g Gomega) {
@@ -47,7 +49,8 @@ func TestAccountResolvesHighestPriorityPlan(t *testing.T) {
 
 func TestAccountPlanTiesGoToFirstName(t *testing.T) {
 	g := NewWithT(t)
-	ns := newNamespace(t)
+	op := startOperator(t)
+	ns := op.ns
 	create(t, newPlan(ns, "zulu", "smb", 10), newPlan(ns, "alpha", "smb", 10), newAccount(ns, "acme", "smb"))
 	g.Eventually(func(g Gomega) {
 		g.Expect(account(g, ns, "acme").Status.Plan).To(Equal("alpha"))
@@ -56,7 +59,8 @@ func TestAccountPlanTiesGoToFirstName(t *testing.T) {
 
 func TestAccountExplicitRefBeatsSelectorAndAccountsList(t *testing.T) {
 	g := NewWithT(t)
-	ns := newNamespace(t)
+	op := startOperator(t)
+	ns := op.ns
 	named := newPlan(ns, "named", "none", 0)
 	named.Spec.AccountSelector = nil
 	named.Spec.Accounts = []string{"globex"}
@@ -74,7 +78,8 @@ func TestAccountExplicitRefBeatsSelectorAndAccountsList(t *testing.T) {
 
 func TestAccountWithoutPlan(t *testing.T) {
 	g := NewWithT(t)
-	ns := newNamespace(t)
+	op := startOperator(t)
+	ns := op.ns
 	missing := newAccount(ns, "acme", "smb")
 	missing.Spec.SuccessPlanRef = &csv1alpha1.LocalObjectReference{Name: "later"}
 	create(t, missing, newAccount(ns, "orphan", "nobody"))
@@ -110,7 +115,8 @@ func TestAccountWithoutPlan(t *testing.T) {
 
 func TestInvalidPlanIsReportedAndAccountsKeepTheirValues(t *testing.T) {
 	g := NewWithT(t)
-	ns := newNamespace(t)
+	op := startOperator(t)
+	ns := op.ns
 	create(t, newPlan(ns, "smb", "smb", 0), newAccount(ns, "acme", "smb"))
 	g.Eventually(func(g Gomega) {
 		g.Expect(condition(account(g, ns, "acme").Status.Conditions, csv1alpha1.ReadyCondition).Status).To(Equal(metav1.ConditionTrue))
@@ -164,12 +170,12 @@ func TestInvalidPlanIsReportedAndAccountsKeepTheirValues(t *testing.T) {
 
 func TestUnchangedObjectsCauseNoWrites(t *testing.T) {
 	g := NewWithT(t)
-	ns := newNamespace(t)
+	op := startOperator(t)
+	ns := op.ns
 	create(t, newPlan(ns, "smb", "smb", 0))
 	for _, name := range []string{"a", "b", "c"} {
 		create(t, newAccount(ns, name, "smb"))
 	}
-	acct := &csv1alpha1.CustomerAccount{}
 	g.Eventually(func(g Gomega) {
 		for _, name := range []string{"a", "b", "c"} {
 			a := account(g, ns, name)
@@ -178,16 +184,17 @@ func TestUnchangedObjectsCauseNoWrites(t *testing.T) {
 		}
 	}, timeout, poll).Should(Succeed())
 	// The counter sees the first writes, so it can see a wrong one.
-	g.Expect(counter.get("status", acct, ns)).To(BeNumerically(">=", 3))
-	writes, reads := counter.get("status", acct, ns), counter.get("get", acct, ns)
+	g.Expect(op.accountWrites()).To(BeNumerically(">=", 3))
+	op.settle(t, g, "a", "b", "c")
+	writes := op.accountWrites()
 
 	// A label change that picks the same plan makes the reconciler
 	// re-evaluate all three accounts, and write none of them.
 	for _, name := range []string{"a", "b", "c"} {
 		update(t, account(g, ns, name), func(a *csv1alpha1.CustomerAccount) { a.Labels["team"] = "emea" })
 	}
-	g.Eventually(func() int { return counter.get("get", acct, ns) }, timeout, poll).Should(BeNumerically(">=", reads+3))
-	g.Consistently(func() int { return counter.get("status", acct, ns) }, "1s", poll).Should(Equal(writes))
+	op.settle(t, g, "a", "b", "c")
+	g.Expect(op.accountWrites()).To(Equal(writes))
 
 	// Reconciling the converged objects again, directly, writes nothing.
 	g.Eventually(func(g Gomega) {
@@ -195,21 +202,22 @@ func TestUnchangedObjectsCauseNoWrites(t *testing.T) {
 		g.Expect(p.Status.Accounts).To(Equal(int32(3)))
 		g.Expect(p.Status.Stages).To(Equal(map[string]int32{"Onboarding": 3, "Adoption": 0, csv1alpha1.StageChurned: 0}))
 	}, timeout, poll).Should(Succeed())
-	direct := &writeCounter{}
-	c := &countingClient{Client: k8sClient, counter: direct}
+	direct := &callCounter{}
+	c := &countingClient{Client: k8sClient, calls: direct}
 	models, err := NewPlanModels()
 	g.Expect(err).NotTo(HaveOccurred())
-	pr := &SuccessPlanReconciler{Client: c, Models: models, Clock: clk}
-	ar := &CustomerAccountReconciler{Client: c, Models: models, Clock: clk}
+	pr := &SuccessPlanReconciler{Client: c, Models: models, Clock: op.clock}
+	ar := &CustomerAccountReconciler{Client: c, Models: models, Clock: op.clock}
 	for i := 0; i < 2; i++ {
 		_, err = pr.Reconcile(context.Background(), ctrl.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: "smb"}})
 		g.Expect(err).NotTo(HaveOccurred())
 		_, err = ar.Reconcile(context.Background(), ctrl.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: "a"}})
 		g.Expect(err).NotTo(HaveOccurred())
 	}
-	g.Expect(direct.get("get", acct, ns)).To(Equal(2))
-	g.Expect(direct.get("status", acct, ns)).To(BeZero())
-	g.Expect(direct.get("status", &csv1alpha1.SuccessPlan{}, ns)).To(BeZero())
+	inNS := client.ObjectKey{Namespace: ns}
+	g.Expect(direct.get("get", &csv1alpha1.CustomerAccount{}, inNS)).To(Equal(2))
+	g.Expect(direct.get("status", &csv1alpha1.CustomerAccount{}, inNS)).To(BeZero())
+	g.Expect(direct.get("status", &csv1alpha1.SuccessPlan{}, inNS)).To(BeZero())
 }
 
 // kstatusOf computes the kstatus of an object, as GitOps tools and

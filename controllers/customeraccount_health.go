@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
+	"customersuccess.dev/success-operator/internal/expr"
 	"customersuccess.dev/success-operator/internal/health"
 	"customersuccess.dev/success-operator/internal/lifecycle"
 	"customersuccess.dev/success-operator/internal/sources"
@@ -32,7 +33,7 @@ func (r *CustomerAccountReconciler) reconcileHealth(_ context.Context, s *accoun
 	acct, plan := s.acct, s.plan
 	planKey := types.NamespacedName{Namespace: plan.Namespace, Name: plan.Name}
 	prev := acct.Status.Health
-	accountVar := lifecycle.AccountVar(lifecycle.Input{Account: acct, MRR: s.mrr, Now: s.now})
+	accountVar := expr.AccountVar(expr.Input{Account: acct, MRR: s.mrr, Now: s.now})
 
 	measures, waiting, normalizeErrs := r.gatherMeasures(acct, plan, s.model, planKey, accountVar)
 	if len(waiting) > 0 {
@@ -88,7 +89,7 @@ func (r *CustomerAccountReconciler) gatherMeasures(acct *csv1alpha1.CustomerAcco
 		}
 		if prg := model.Expressions.Normalize[m.Name]; prg != nil {
 			hm.Normalize = func(v float64) (float64, error) {
-				n, err := prg.EvalNumber(map[string]any{lifecycle.VarValue: v, lifecycle.VarAccount: accountVar})
+				n, err := prg.EvalNumber(map[string]any{expr.VarValue: v, expr.VarAccount: accountVar})
 				if err != nil {
 					normalizeErrs[i] = err
 				}
@@ -156,7 +157,7 @@ func evaluateSignals(model *PlanModel, vars map[string]any, h *csv1alpha1.Health
 	if h == nil {
 		h = &csv1alpha1.HealthStatus{}
 	}
-	signal := func(c metav1.Condition, prg *lifecycle.Program, fieldName, holdsReason string) metav1.Condition {
+	signal := func(c metav1.Condition, prg *expr.Program, fieldName, holdsReason string) metav1.Condition {
 		if prg == nil {
 			return c
 		}

@@ -11,6 +11,7 @@ import (
 
 	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
 	"customersuccess.dev/success-operator/internal/actions"
+	"customersuccess.dev/success-operator/internal/expr"
 	"customersuccess.dev/success-operator/internal/health"
 	"customersuccess.dev/success-operator/internal/kpi"
 	"customersuccess.dev/success-operator/internal/lifecycle"
@@ -21,15 +22,16 @@ import (
 // maxActions bounds status.actions, as the API does.
 const maxActions = 256
 
-// reconcileStage runs the stage machine: it sets status.stage,
-// stageEnteredAt and objectives, and appends each transition to the
-// history with an Event (or, without a transition, a band change the
-// health step found). It records whether the stage is overdue, the
-// expressions that failed, and when the result changes by itself.
+// reconcileStage runs the stage machine over the health step's result: it
+// sets status.stage, stageEnteredAt and objectives, and appends each
+// transition to the history with an Event (or, without a transition, a
+// band change the health step found). It records whether the stage is
+// overdue, the expressions that failed, and when the result changes by
+// itself.
 func (r *CustomerAccountReconciler) reconcileStage(_ context.Context, s *accountScope) (stepResult, error) {
 	acct := s.acct
 	vars := func(stage string, enteredAt time.Time) map[string]any {
-		return lifecycle.Vars(lifecycle.Input{Account: acct, MRR: s.mrr, Health: acct.Status.Health,
+		return expr.Vars(expr.Input{Account: acct, MRR: s.mrr, Health: s.health,
 			Stage: stage, StageEnteredAt: enteredAt, Now: s.now})
 	}
 	cur := lifecycle.State{Stage: acct.Status.Stage, EnteredAt: timeOf(acct.Status.StageEnteredAt), Objectives: acct.Status.Objectives}

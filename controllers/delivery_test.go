@@ -60,7 +60,6 @@ func TestADueActionIsPostedOncePerKeyWhateverTheCache(t *testing.T) {
 	ns := newNamespace(t)
 	rcv := hookedPlan(t, ns, 2) // welcome and flaky, both due at once
 	a := newAccount(ns, "acme", "smb")
-	a.Labels[isolatedLabel] = "true"
 	create(t, a)
 	key := client.ObjectKeyFromObject(a)
 	req := ctrl.Request{NamespacedName: types.NamespacedName(key)}
@@ -68,7 +67,7 @@ func TestADueActionIsPostedOncePerKeyWhateverTheCache(t *testing.T) {
 
 	models, err := NewPlanModels()
 	g.Expect(err).NotTo(HaveOccurred())
-	clock := testingclock.NewFakeClock(clk.Now())
+	clock := testingclock.NewFakeClock(epoch)
 	snap := &snapshotTransport{key: key}
 	hc := outbound.NewClient(outbound.Options{})
 	hc.Transport = snap

@@ -18,6 +18,7 @@ import (
 	. "github.com/onsi/gomega"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/model"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -81,21 +82,21 @@ func newQueryCounter(t *testing.T, target string) *queryCounter {
 	return qc
 }
 
-// stepCollection advances the suite clock by one plan interval until the
-// collectors have run once more, as seen by cond.
-func stepCollection(g Gomega, interval time.Duration, cond func() bool) {
-	g.Eventually(func() bool {
-		time.Sleep(100 * time.Millisecond)
-		clk.Step(interval)
-		deadline := time.Now().Add(time.Second)
-		for time.Now().Before(deadline) {
-			if cond() {
-				return true
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		return false
-	}, timeout, poll).Should(BeTrue())
+// queryValues returns the values of an instant query, now.
+func queryValues(prom *testenv.Prometheus, query string) ([]float64, error) {
+	v, _, _, err := prom.API().Query(context.Background(), query, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	vec, ok := v.(model.Vector)
+	if !ok {
+		return nil, fmt.Errorf("%s: not a vector: %s", query, v.Type())
+	}
+	out := []float64{}
+	for _, s := range vec {
+		out = append(out, float64(s.Value))
+	}
+	return out, nil
 }
 
 func telemetryPlan(ns, promURL string) *csv1alpha1.SuccessPlan {
@@ -123,7 +124,8 @@ func telemetryPlan(ns, promURL string) *csv1alpha1.SuccessPlan {
 func TestPrometheusVectorQueryScoresEveryAccountWithOneQueryPerMeasure(t *testing.T) {
 	g := NewWithT(t)
 	prom := startPrometheus(t)
-	ns := newNamespace(t)
+	op := startOperator(t)
+	ns := op.ns
 	// Label values are unique per test, so tests do not see each other's series.
 	id := func(s string) string { return ns + "-" + s }
 	activeUsers.WithLabelValues(id("acme")).Set(31)
@@ -193,26 +195,21 @@ func TestPrometheusVectorQueryScoresEveryAccountWithOneQueryPerMeasure(t *testin
 
 	// An idle interval: the collector queries again, nothing changed, no
 	// account is written.
-	acct := &csv1alpha1.CustomerAccount{}
-	writes := counter.get("status", acct, ns)
-	stepCollection(g, 5*time.Minute, func() bool { return qc.queries.Load() >= 4 })
-	g.Consistently(func() int { return counter.get("status", acct, ns) }, "1s", poll).Should(Equal(writes))
+	op.settle(t, g, "acme", "globex", "initech")
+	writes := op.accountWrites()
+	op.stepCollection(g, 5*time.Minute, func() bool { return qc.queries.Load() >= 4 })
+	op.awaitCollectors(g)
+	op.settle(t, g, "acme", "globex", "initech")
+	g.Expect(op.accountWrites()).To(Equal(writes))
 	g.Expect(qc.queries.Load()).To(Equal(int64(4)))
 
 	// Usage moves: only the changed account is re-scored; the band moves.
 	activeUsers.WithLabelValues(id("globex")).Set(40)
-	g.Eventually(func() (float64, error) {
-		v, _, _, err := prom.API().Query(context.Background(), fmt.Sprintf(`active_users_7d{account=%q}`, id("globex")), time.Now())
-		if err != nil {
-			return 0, err
-		}
-		return float64(v.(interface{ Len() int }).Len()), nil
-	}, timeout, poll).Should(BeNumerically(">", 0))
-	g.Eventually(func(g Gomega) {
-		stepCollection(g, 5*time.Minute, func() bool { return account(g, ns, "globex").Status.Health.Score != 10 })
-		// 40/50 = 0.8 -> 100, 80 -> 80, 25: (4000 + 1600 + 375) / 75 = 79.7 -> 80.
-		g.Expect(account(g, ns, "globex").Status.Health.Score).To(Equal(int32(80)))
-	}, timeout, poll).Should(Succeed())
+	g.Eventually(func() ([]float64, error) {
+		return queryValues(prom, fmt.Sprintf(`active_users_7d{account=%q}`, id("globex")))
+	}, timeout, poll).Should(Equal([]float64{40}))
+	// 40/50 = 0.8 -> 100, 80 -> 80, 25: (4000 + 1600 + 375) / 75 = 79.7 -> 80.
+	op.stepCollection(g, 5*time.Minute, func() bool { return account(g, ns, "globex").Status.Health.Score == 80 })
 	g.Eventually(func(g Gomega) {
 		gl := account(g, ns, "globex")
 		g.Expect(gl.Status.Health.Band).To(Equal(csv1alpha1.BandGreen))
@@ -236,7 +233,8 @@ func bandEvents(g Gomega, ns, name string) []string {
 
 func TestFailingSourcesDegradeOnlyTheirMeasures(t *testing.T) {
 	g := NewWithT(t)
-	ns := newNamespace(t)
+	op := startOperator(t)
+	ns := op.ns
 	var hits atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hits.Add(1)
@@ -342,12 +340,13 @@ var addressPattern = regexp.MustCompile(`\b\d{1,3}(\.\d{1,3}){3}\b|\[[0-9a-fA-F:
 
 func TestOverrideAppliesThenExpiresByItself(t *testing.T) {
 	g := NewWithT(t)
-	ns := newNamespace(t)
+	op := startOperator(t)
+	ns := op.ns
 	create(t, newPlan(ns, "smb", "smb", 0))
 	a := newAccount(ns, "acme", "smb")
 	a.Spec.Signals.Values = map[string]csv1alpha1.Decimal{"sentiment": "5"}
 	a.Spec.Overrides = []csv1alpha1.Override{{Measure: "sentiment", Value: "2", Reason: "exec sponsor left", Author: "giulia",
-		Expires: metav1.NewTime(clk.Now().Add(3 * time.Second).Truncate(time.Second).Add(time.Second))}}
+		Expires: metav1.NewTime(op.clock.Now().Add(3 * time.Second).Truncate(time.Second).Add(time.Second))}}
 	create(t, a)
 
 	g.Eventually(func(g Gomega) {
@@ -362,7 +361,7 @@ func TestOverrideAppliesThenExpiresByItself(t *testing.T) {
 
 	// Time passes, nothing else changes: the reconciler's own requeue at the
 	// expiry re-evaluates the account.
-	clk.Step(5 * time.Second)
+	op.clock.Step(5 * time.Second)
 	g.Eventually(func(g Gomega) {
 		a := account(g, ns, "acme")
 		g.Expect(a.Status.Health.Measures[0].Overridden).To(BeFalse())
@@ -374,7 +373,8 @@ func TestOverrideAppliesThenExpiresByItself(t *testing.T) {
 
 func TestHysteresisKeepsABandFromFlapping(t *testing.T) {
 	g := NewWithT(t)
-	ns := newNamespace(t)
+	op := startOperator(t)
+	ns := op.ns
 	p := newPlan(ns, "smb", "smb", 0)
 	p.Spec.Measures[0].Thresholds = csv1alpha1.Thresholds{Bad: 0, Good: 100} // score = value
 	create(t, p)
@@ -414,7 +414,8 @@ func TestHysteresisKeepsABandFromFlapping(t *testing.T) {
 func TestStaleValuesAreFlaggedAndHeldOnlyUntilStaleAfter(t *testing.T) {
 	g := NewWithT(t)
 	prom := startPrometheus(t)
-	ns := newNamespace(t)
+	op := startOperator(t)
+	ns := op.ns
 	series := ns + "-acme"
 	activeUsers.WithLabelValues(series).Set(35)
 	g.Expect(prom.WaitForSeries(context.Background(), fmt.Sprintf(`active_users_7d{account=%q}`, series), 1)).To(Succeed())
@@ -439,11 +440,12 @@ func TestStaleValuesAreFlaggedAndHeldOnlyUntilStaleAfter(t *testing.T) {
 	// The series disappears: the last good value is held, and the failure
 	// is reported.
 	activeUsers.DeleteLabelValues(series)
-	g.Eventually(func(g Gomega) {
-		stepCollection(g, 5*time.Minute, func() bool {
-			return condition(account(g, ns, "acme").Status.Conditions, csv1alpha1.MetricsAvailableCondition).Status == metav1.ConditionFalse
-		})
-	}, timeout, poll).Should(Succeed())
+	g.Eventually(func() ([]float64, error) {
+		return queryValues(prom, fmt.Sprintf(`active_users_7d{account=%q}`, series))
+	}, timeout, poll).Should(BeEmpty())
+	op.stepCollection(g, 5*time.Minute, func() bool {
+		return condition(account(g, ns, "acme").Status.Conditions, csv1alpha1.MetricsAvailableCondition).Status == metav1.ConditionFalse
+	})
 	g.Eventually(func(g Gomega) {
 		a := account(g, ns, "acme")
 		g.Expect(a.Status.Health.Score).To(Equal(int32(73)))
@@ -452,7 +454,7 @@ func TestStaleValuesAreFlaggedAndHeldOnlyUntilStaleAfter(t *testing.T) {
 	}, timeout, poll).Should(Succeed())
 
 	// Past staleAfter the value is stale and no longer counts.
-	clk.Step(15 * time.Minute)
+	op.clock.Step(15 * time.Minute)
 	update(t, a, func(a *csv1alpha1.CustomerAccount) { a.Labels["touched"] = "yes" })
 	g.Eventually(func(g Gomega) {
 		a := account(g, ns, "acme")

@@ -8,6 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	testingclock "k8s.io/utils/clock/testing"
 	kstatus "sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -22,7 +23,8 @@ import (
 // Failed, with the reason and the field in its message.
 func TestKstatusOfPlansAndAccounts(t *testing.T) {
 	g := NewWithT(t)
-	ns := newNamespace(t)
+	op := startOperator(t)
+	ns := op.ns
 	badLedger := newAccount(ns, "badledger", "smb")
 	// Each entry is valid; only the operator sums them: a churn larger
 	// than the MRR leaves it below zero.
@@ -101,14 +103,13 @@ func TestAFreshAccountIsInProgressUntilItsRemoteMeasuresArrive(t *testing.T) {
 		Thresholds: csv1alpha1.Thresholds{Bad: 10, Good: 0}, Weight: 10})
 	p.Spec.Accounts, p.Spec.AccountSelector = []string{"acme"}, nil
 	a := newAccount(ns, "acme", "smb")
-	a.Labels[isolatedLabel] = "true"
 	a.Spec.Signals.Values = map[string]csv1alpha1.Decimal{"sentiment": "4"}
 	create(t, p, a)
 
 	models, err := NewPlanModels()
 	g.Expect(err).NotTo(HaveOccurred())
 	store := sources.NewStore()
-	r := &CustomerAccountReconciler{Client: k8sClient, Models: models, Clock: clk, Store: store}
+	r := &CustomerAccountReconciler{Client: k8sClient, Models: models, Clock: testingclock.NewFakeClock(epoch), Store: store}
 	req := ctrl.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: "acme"}}
 	// Until a value arrives, every evaluation says what it waits for.
 	g.Eventually(func(g Gomega) {
@@ -123,7 +124,7 @@ func TestAFreshAccountIsInProgressUntilItsRemoteMeasuresArrive(t *testing.T) {
 		g.Expect(condition(a.Status.Conditions, csv1alpha1.ReadyCondition).Status).To(Equal(metav1.ConditionUnknown))
 	}, timeout, poll).Should(Succeed())
 
-	store.Put(types.NamespacedName{Namespace: ns, Name: "smb"}, "acme", "openTickets", sources.Sample{Value: 2}, clk.Now())
+	store.Put(types.NamespacedName{Namespace: ns, Name: "smb"}, "acme", "openTickets", sources.Sample{Value: 2}, epoch)
 	_, err = r.Reconcile(context.Background(), req)
 	g.Expect(err).NotTo(HaveOccurred())
 	acme := account(g, ns, "acme")
@@ -183,7 +184,8 @@ func accountState(ns, name string) func(g Gomega) (client.Object, []metav1.Condi
 // that measure and set Ready=False, EvaluationFailed, naming both fields.
 func TestAnExpressionFailingAtRunTimeNamesItsField(t *testing.T) {
 	g := NewWithT(t)
-	ns := newNamespace(t)
+	op := startOperator(t)
+	ns := op.ns
 	p := newPlan(ns, "smb", "smb", 0)
 	p.Spec.Measures[0].Normalize = "value * double(account.daysToRenewal) / 100.0"
 	p.Spec.Signals.Expansion = "account.daysToRenewal < 30"
@@ -209,7 +211,8 @@ func TestAnExpressionFailingAtRunTimeNamesItsField(t *testing.T) {
 // does not wait for it. Resuming evaluates it again.
 func TestASuspendedAccountKeepsItsValuesAndSaysSo(t *testing.T) {
 	g := NewWithT(t)
-	ns := newNamespace(t)
+	op := startOperator(t)
+	ns := op.ns
 	a := newAccount(ns, "acme", "smb")
 	a.Spec.Signals.Values = map[string]csv1alpha1.Decimal{"sentiment": "5"}
 	create(t, newPlan(ns, "smb", "smb", 0), a)

@@ -17,6 +17,7 @@ import (
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	testingclock "k8s.io/utils/clock/testing"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -150,13 +151,14 @@ func stageEvents(g Gomega, ns, name string) []string {
 
 func TestLifecycleWalksAnAccountThroughEveryStage(t *testing.T) {
 	g := NewWithT(t)
-	ns := newNamespace(t)
+	op := startOperator(t)
+	ns := op.ns
 	rcv := newReceiver(t, "s3cret")
 	rcv.failures["flaky"] = 2
 	create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "hook-key"}, Data: map[string][]byte{"key": []byte("s3cret")}})
 	create(t, lifecyclePlan(ns, rcv.URL))
 	a := newAccount(ns, "acme", "smb")
-	a.Spec.Contract.RenewalDate = csv1alpha1.Date(clk.Now().AddDate(1, 0, 0).Format(time.DateOnly))
+	a.Spec.Contract.RenewalDate = csv1alpha1.Date(op.clock.Now().AddDate(1, 0, 0).Format(time.DateOnly))
 	a.Spec.Signals.Values = map[string]csv1alpha1.Decimal{"seats": "0", "sentiment": "3"}
 	gone := newAccount(ns, "umbrella", "smb")
 	gone.Spec.Contract.Revenue = []csv1alpha1.LedgerEntry{
@@ -181,7 +183,7 @@ func TestLifecycleWalksAnAccountThroughEveryStage(t *testing.T) {
 	// and still gets its action once; the training invite waits a week.
 	expectStage("Onboarding", 1)
 	g.Eventually(func(g Gomega) {
-		clk.Step(time.Second) // retries back off on the operator's clock
+		op.clock.Step(time.Second) // retries back off on the operator's clock
 		keys, once := rcv.delivered("flaky")
 		g.Expect(keys).To(HaveLen(1))
 		g.Expect(once).To(BeTrue())
@@ -211,7 +213,7 @@ func TestLifecycleWalksAnAccountThroughEveryStage(t *testing.T) {
 	g.Expect(invite).To(BeEmpty())
 
 	// A week later the invite is due, and arrives once.
-	clk.Step(168 * time.Hour)
+	op.clock.Step(168 * time.Hour)
 	setSignal(t, g, ns, "acme", "seats", "11")
 	g.Eventually(func(g Gomega) {
 		keys, once := rcv.delivered("training-invite")
@@ -240,7 +242,7 @@ func TestLifecycleWalksAnAccountThroughEveryStage(t *testing.T) {
 	})
 
 	// A healthy month moves it to Nurturing.
-	clk.Step(31 * 24 * time.Hour)
+	op.clock.Step(31 * 24 * time.Hour)
 	setSignal(t, g, ns, "acme", "sentiment", "5")
 	setSignal(t, g, ns, "acme", "seats", "50")
 	expectStage("Nurturing", 3) // Green in the same evaluation
@@ -250,11 +252,11 @@ func TestLifecycleWalksAnAccountThroughEveryStage(t *testing.T) {
 
 	// The renewal approaches, then is signed for another year.
 	update(t, account(g, ns, "acme"), func(a *csv1alpha1.CustomerAccount) {
-		a.Spec.Contract.RenewalDate = csv1alpha1.Date(clk.Now().AddDate(0, 0, 80).Format(time.DateOnly))
+		a.Spec.Contract.RenewalDate = csv1alpha1.Date(op.clock.Now().AddDate(0, 0, 80).Format(time.DateOnly))
 	})
 	expectStage("Renewal", 4)
 	update(t, account(g, ns, "acme"), func(a *csv1alpha1.CustomerAccount) {
-		a.Spec.Contract.RenewalDate = csv1alpha1.Date(clk.Now().AddDate(1, 1, 0).Format(time.DateOnly))
+		a.Spec.Contract.RenewalDate = csv1alpha1.Date(op.clock.Now().AddDate(1, 1, 0).Format(time.DateOnly))
 	})
 	expectStage("Expansion", 5)
 	g.Eventually(func(g Gomega) {
@@ -279,7 +281,8 @@ func TestLifecycleWalksAnAccountThroughEveryStage(t *testing.T) {
 
 func TestOverdueStageMakesTheAccountAtRisk(t *testing.T) {
 	g := NewWithT(t)
-	ns := newNamespace(t)
+	op := startOperator(t)
+	ns := op.ns
 	p := newPlan(ns, "smb", "smb", 0)
 	p.Spec.Stages[0].MaxDuration = &metav1.Duration{Duration: 48 * time.Hour}
 	p.Spec.Stages[0].Objectives = []csv1alpha1.Objective{{Name: "kickoff", When: "measures.sentiment.value >= 5.0"}}
@@ -292,7 +295,7 @@ func TestOverdueStageMakesTheAccountAtRisk(t *testing.T) {
 		g.Expect(account(g, ns, "acme").Status.Stage).To(Equal("Onboarding"))
 	}, timeout, poll).Should(Succeed())
 
-	clk.Step(49 * time.Hour)
+	op.clock.Step(49 * time.Hour)
 	setSignal(t, g, ns, "acme", "sentiment", "4.5")
 	g.Eventually(func(g Gomega) {
 		a := account(g, ns, "acme")
@@ -318,7 +321,6 @@ func TestAnActionRecordedBeforeACrashIsDeliveredAfterRestartWithTheSameKey(t *te
 	ns := newNamespace(t)
 	rcv := hookedPlan(t, ns, 1) // welcome
 	a := newAccount(ns, "acme", "smb")
-	a.Labels[isolatedLabel] = "true"
 	create(t, a)
 
 	newReconciler := func(rt http.RoundTripper) *CustomerAccountReconciler {
@@ -328,7 +330,7 @@ func TestAnActionRecordedBeforeACrashIsDeliveredAfterRestartWithTheSameKey(t *te
 		if rt != nil {
 			hc.Transport = rt
 		}
-		return &CustomerAccountReconciler{Client: k8sClient, Models: models, Clock: clk, Store: sources.NewStore(),
+		return &CustomerAccountReconciler{Client: k8sClient, Models: models, Clock: testingclock.NewFakeClock(epoch), Store: sources.NewStore(),
 			Secrets: k8sClient, Sender: &actions.Sender{Client: hc}}
 	}
 	req := ctrl.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: "acme"}}

@@ -7,7 +7,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
-	"customersuccess.dev/success-operator/internal/lifecycle"
+	"customersuccess.dev/success-operator/internal/expr"
 	"customersuccess.dev/success-operator/internal/membership"
 	"customersuccess.dev/success-operator/internal/sources"
 )
@@ -20,7 +20,7 @@ type PlanModel struct {
 	UID        types.UID
 	Generation int64
 	// Expressions are the compiled CEL expressions.
-	Expressions *lifecycle.Expressions
+	Expressions *expr.Expressions
 	// Errors lists what admission could not reject; empty when Valid.
 	Errors field.ErrorList
 }
@@ -32,7 +32,7 @@ func (m *PlanModel) Valid() bool { return len(m.Errors) == 0 }
 // generation changes, so that expressions compile once per generation and
 // not on every account evaluation. Both reconcilers share it.
 type PlanModels struct {
-	compiler *lifecycle.Compiler
+	compiler *expr.Compiler
 
 	mu     sync.Mutex
 	models map[types.NamespacedName]*PlanModel
@@ -40,7 +40,7 @@ type PlanModels struct {
 
 // NewPlanModels returns an empty cache.
 func NewPlanModels() (*PlanModels, error) {
-	c, err := lifecycle.NewCompiler()
+	c, err := expr.NewCompiler()
 	if err != nil {
 		return nil, err
 	}
@@ -59,9 +59,9 @@ func (p *PlanModels) Get(plan *csv1alpha1.SuccessPlan) *PlanModel {
 	// Compile outside the lock: two callers may both compile one new
 	// generation, which is harmless and keeps evaluation of other plans
 	// unblocked.
-	expr, errs := p.compiler.CompilePlan(&plan.Spec)
+	x, errs := p.compiler.CompilePlan(&plan.Spec)
 	errs = append(append(membership.ValidateSelector(&plan.Spec), sources.ValidatePlan(&plan.Spec)...), errs...)
-	m = &PlanModel{UID: plan.UID, Generation: plan.Generation, Expressions: expr, Errors: errs}
+	m = &PlanModel{UID: plan.UID, Generation: plan.Generation, Expressions: x, Errors: errs}
 	p.mu.Lock()
 	if cur, ok := p.models[key]; !ok || cur.UID != m.UID || cur.Generation <= m.Generation {
 		p.models[key] = m

@@ -1,6 +1,7 @@
 // Package controllers holds the reconcilers of CustomerAccount and
-// SuccessPlan and the collectors that pull their sources. They stay thin:
-// inputs are gathered here, decisions are made by the pure packages under
+// SuccessPlan, the operator's metrics, and the wiring that hands the plans'
+// source collection to package collect. The reconcilers stay thin: inputs
+// are gathered here, decisions are made by the pure packages under
 // internal/.
 package controllers
 
@@ -15,6 +16,7 @@ import (
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"customersuccess.dev/success-operator/internal/actions"
+	"customersuccess.dev/success-operator/internal/collect"
 	"customersuccess.dev/success-operator/internal/outbound"
 	"customersuccess.dev/success-operator/internal/sources"
 )
@@ -42,6 +44,22 @@ type Options struct {
 // SetupWithManager registers the reconcilers and the collectors with the
 // manager.
 func SetupWithManager(mgr ctrl.Manager, opts Options) error {
+	_, err := setup(mgr, opts)
+	return err
+}
+
+// shared is the state the reconcilers and the collectors share.
+type shared struct {
+	// Models are the compiled plans, one per plan generation.
+	Models *PlanModels
+	// Store holds the values the collectors pulled.
+	Store *sources.Store
+	// Collectors pull the plans' remote sources.
+	Collectors *collect.Collectors
+}
+
+// setup is SetupWithManager, returning what it wired.
+func setup(mgr ctrl.Manager, opts Options) (*shared, error) {
 	if opts.Clock == nil {
 		opts.Clock = clock.RealClock{}
 	}
@@ -50,19 +68,19 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	}
 	models, err := NewPlanModels()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if opts.Registry == nil {
 		opts.Registry = ctrlmetrics.Registry
 	}
 	metrics := NewMetrics(opts.Registry)
 	if err := opts.Registry.Register(&PortfolioCollector{Reader: mgr.GetCache(), PerAccount: opts.AccountMetrics}); err != nil {
-		return err
+		return nil, err
 	}
 	store := sources.NewStore()
 	// Buffered so that a collection rarely waits for the account queue.
 	changed := make(chan event.GenericEvent, 1024)
-	collectors := &Collectors{
+	collectors := &collect.Collectors{
 		Client:  opts.Client,
 		Secrets: mgr.GetAPIReader(),
 		Store:   store,
@@ -72,7 +90,7 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		Metrics: metrics,
 	}
 	if err := mgr.Add(collectors); err != nil {
-		return err
+		return nil, err
 	}
 	if err := (&SuccessPlanReconciler{
 		Client:      opts.Client,
@@ -81,9 +99,9 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		Clock:       opts.Clock,
 		Concurrency: opts.PlanConcurrency,
 	}).SetupWithManager(mgr); err != nil {
-		return err
+		return nil, err
 	}
-	return (&CustomerAccountReconciler{
+	err = (&CustomerAccountReconciler{
 		Client:      opts.Client,
 		Models:      models,
 		Clock:       opts.Clock,
@@ -97,4 +115,5 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		Metrics:     metrics,
 		Concurrency: opts.AccountConcurrency,
 	}).SetupWithManager(mgr)
+	return &shared{Models: models, Store: store, Collectors: collectors}, err
 }

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
+	"customersuccess.dev/success-operator/internal/collect"
 )
 
 // SuccessPlanReconciler validates SuccessPlans and reports their state.
@@ -23,7 +24,7 @@ type SuccessPlanReconciler struct {
 	// Models is the compiled-plan cache shared with the account reconciler.
 	Models *PlanModels
 	// Collectors pull the sources of valid plans; nil runs none.
-	Collectors *Collectors
+	Collectors *collect.Collectors
 	// Clock is the time source of the KPI period.
 	Clock clock.PassiveClock
 	// Concurrency bounds parallel reconciles.

@@ -2,8 +2,6 @@ package controllers
 
 import (
 	"fmt"
-	"io"
-	"net/http"
 	"testing"
 	"time"
 
@@ -14,14 +12,14 @@ import (
 )
 
 // ledgerAccount returns an account of segment smb whose ledger entries are
-// dated days before the suite clock's now.
+// dated days before epoch, where the clocks start.
 func ledgerAccount(ns, name, sentiment string, entries ...any) *csv1alpha1.CustomerAccount {
 	a := newAccount(ns, name, "smb")
 	a.Spec.Contract.StartDate, a.Spec.Contract.RenewalDate = "2020-01-01", "2030-01-01"
 	a.Spec.Contract.Revenue = nil
 	for i := 0; i < len(entries); i += 3 {
 		a.Spec.Contract.Revenue = append(a.Spec.Contract.Revenue, csv1alpha1.LedgerEntry{
-			Date:   csv1alpha1.Date(clk.Now().AddDate(0, 0, -entries[i].(int)).Format(time.DateOnly)),
+			Date:   csv1alpha1.Date(epoch.AddDate(0, 0, -entries[i].(int)).Format(time.DateOnly)),
 			Type:   entries[i+1].(csv1alpha1.LedgerEntryType),
 			Amount: csv1alpha1.Decimal(entries[i+2].(string)),
 		})
@@ -32,7 +30,8 @@ func ledgerAccount(ns, name, sentiment string, entries ...any) *csv1alpha1.Custo
 
 func TestPlanStatusSumsUpItsAccounts(t *testing.T) {
 	g := NewWithT(t)
-	ns := newNamespace(t)
+	op := startOperator(t)
+	ns := op.ns
 	p := newPlan(ns, "smb", "smb", 0)
 	p.Spec.KPIPeriod = metav1.Duration{Duration: 720 * time.Hour}
 	create(t, p)
@@ -69,7 +68,7 @@ func TestPlanStatusSumsUpItsAccounts(t *testing.T) {
 	// The newcomer expands: new business grows, the cohort's figures stay.
 	update(t, account(g, ns, "newcomer"), func(a *csv1alpha1.CustomerAccount) {
 		a.Spec.Contract.Revenue = append(a.Spec.Contract.Revenue, csv1alpha1.LedgerEntry{
-			Date: csv1alpha1.Date(clk.Now().AddDate(0, 0, -1).Format(time.DateOnly)), Type: csv1alpha1.LedgerExpansion, Amount: "100"})
+			Date: csv1alpha1.Date(op.clock.Now().AddDate(0, 0, -1).Format(time.DateOnly)), Type: csv1alpha1.LedgerExpansion, Amount: "100"})
 	})
 	g.Eventually(func(g Gomega) {
 		st := plan(g, ns, "smb").Status
@@ -80,7 +79,7 @@ func TestPlanStatusSumsUpItsAccounts(t *testing.T) {
 
 	// The manager's metrics endpoint serves the plan and its accounts.
 	g.Eventually(func(g Gomega) {
-		body := scrape(g)
+		body := op.scrape()
 		for _, series := range []string{
 			fmt.Sprintf(`successoperator_plan_accounts{namespace=%q,plan="smb"} 4`, ns),
 			fmt.Sprintf(`successoperator_plan_accounts_by_band{band="Red",namespace=%q,plan="smb"} 1`, ns),
@@ -98,19 +97,10 @@ func TestPlanStatusSumsUpItsAccounts(t *testing.T) {
 	}, timeout, poll).Should(Succeed())
 }
 
-// scrape reads the suite manager's metrics endpoint.
-func scrape(g Gomega) string {
-	resp, err := http.Get("http://" + metricsAddr + "/metrics")
-	g.Expect(err).NotTo(HaveOccurred())
-	defer func() { _ = resp.Body.Close() }()
-	body, err := io.ReadAll(resp.Body)
-	g.Expect(err).NotTo(HaveOccurred())
-	return string(body)
-}
-
 func TestABurstOfAccountChangesMakesFewPlanWrites(t *testing.T) {
 	g := NewWithT(t)
-	ns := newNamespace(t)
+	op := startOperator(t)
+	ns := op.ns
 	create(t, newPlan(ns, "smb", "smb", 0))
 	const accounts = 20
 	for i := range accounts {
@@ -126,23 +116,19 @@ func TestABurstOfAccountChangesMakesFewPlanWrites(t *testing.T) {
 		}, timeout, poll).Should(Succeed())
 	}
 	converged("2000")
-	g.Consistently(func() int { return counter.get("status", &csv1alpha1.SuccessPlan{}, ns) }, "2500ms", poll).
-		Should(Equal(counter.get("status", &csv1alpha1.SuccessPlan{}, ns)))
-	before := counter.get("status", &csv1alpha1.SuccessPlan{}, ns)
+	before := op.planWrites()
 
 	// 100 changes: every account's ledger grows five times.
 	for round := range 5 {
 		for i := range accounts {
 			update(t, account(g, ns, fmt.Sprintf("a%02d", i)), func(a *csv1alpha1.CustomerAccount) {
 				a.Spec.Contract.Revenue = append(a.Spec.Contract.Revenue, csv1alpha1.LedgerEntry{
-					Date: csv1alpha1.Date(clk.Now().AddDate(0, 0, -40+round).Format(time.DateOnly)), Type: csv1alpha1.LedgerExpansion, Amount: "1"})
+					Date: csv1alpha1.Date(op.clock.Now().AddDate(0, 0, -40+round).Format(time.DateOnly)), Type: csv1alpha1.LedgerExpansion, Amount: "1"})
 			})
 		}
 	}
 	converged("2100")
-	g.Consistently(func() int { return counter.get("status", &csv1alpha1.SuccessPlan{}, ns) }, "2500ms", poll).
-		Should(Equal(counter.get("status", &csv1alpha1.SuccessPlan{}, ns)))
-	writes := counter.get("status", &csv1alpha1.SuccessPlan{}, ns) - before
+	writes := op.planWrites() - before
 	t.Logf("100 account changes made %d plan status writes", writes)
 	// One write per aggregation window at most: the burst takes a few
 	// seconds here, each window is 2s.

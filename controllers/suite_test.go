@@ -4,21 +4,27 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http/httptest"
 	"os"
+	"reflect"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
 
+	. "github.com/onsi/gomega"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap/zapcore"
-	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/client-go/rest"
 	testingclock "k8s.io/utils/clock/testing"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -27,29 +33,15 @@ import (
 	"customersuccess.dev/success-operator/internal/testenv"
 )
 
-// metricsAddr is where the suite's manager serves its metrics.
-var metricsAddr string
-
-// freeAddress returns a loopback address with a free port.
-func freeAddress() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().String(), nil
-}
-
-// isolatedLabel marks accounts the suite's manager does not see.
-const isolatedLabel = "test.customersuccess.dev/isolated"
-
-// The suite runs one real control plane and one manager for the package.
+// The package shares one real control plane; every test that needs the
+// operator starts its own (see startOperator).
 var (
 	cfg       *rest.Config
 	k8sClient client.Client
-	counter   = &writeCounter{}
-	clk       = testingclock.NewFakeClock(time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC))
 )
+
+// epoch is where every test's fake clock starts.
+var epoch = time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
 
 func TestMain(m *testing.M) {
 	os.Exit(runSuite(m))
@@ -57,73 +49,11 @@ func TestMain(m *testing.M) {
 
 func runSuite(m *testing.M) int {
 	ctrl.SetLogger(zap.New(zap.UseDevMode(true), zap.WriteTo(os.Stderr), zap.Level(zapLevel())))
-	root, err := testenv.RepoRoot()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	env, err := testenv.New(root)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	cfg, err = env.Start()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "starting the control plane:", err)
-		return 1
-	}
-	defer func() { _ = env.Stop() }()
-
-	k8sClient, err = client.New(cfg, client.Options{Scheme: testenv.Scheme()})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	// Accounts labelled isolated are left to tests that drive a reconciler
-	// by hand.
-	notIsolated, err := labels.Parse("!" + isolatedLabel)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	metricsAddr, err = freeAddress()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:  testenv.Scheme(),
-		Metrics: metricsserver.Options{BindAddress: metricsAddr},
-		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
-			&csv1alpha1.CustomerAccount{}: {Label: notIsolated},
-		}},
-	})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	if err := SetupWithManager(mgr, Options{
-		AccountConcurrency: 2, PlanConcurrency: 2, Clock: clk, AccountMetrics: true,
-		Guard:   outbound.Options{Timeout: time.Second, MaxBody: 1 << 20},
-		Backoff: func(n int32) time.Duration { return time.Duration(n) * 100 * time.Millisecond },
-		Client:  &countingClient{Client: mgr.GetClient(), counter: counter},
-	}); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	code := m.Run()
+	code := testenv.RunTests(m, func(c *rest.Config, kc client.Client) { cfg, k8sClient = c, kc })
 	if promServer != nil {
 		if err := promServer.Stop(); err != nil {
 			fmt.Fprintln(os.Stderr, "prometheus:", err)
 		}
-	}
-	cancel()
-	if err := <-done; err != nil {
-		fmt.Fprintln(os.Stderr, "manager:", err)
-		return 1
 	}
 	return code
 }
@@ -137,65 +67,227 @@ func zapLevel() zapcore.Level {
 }
 
 // newNamespace creates a namespace of its own for one test.
-func newNamespace(t *testing.T) string {
+func newNamespace(t *testing.T) string { return testenv.Namespace(t, k8sClient, "test-") }
+
+// freeAddress returns a loopback address with a free port.
+func freeAddress() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = l.Close() }()
+	return l.Addr().String(), nil
+}
+
+// operator is one test's operator: a manager that sees only the test's
+// namespace, with its own fake clock, its own count of API calls and its
+// own metrics registry. It stops when the test ends.
+type operator struct {
+	ns       string
+	clock    *testingclock.FakeClock
+	calls    *callCounter
+	registry *prometheus.Registry
+	// shared is what the reconcilers and collectors share.
+	shared *shared
+}
+
+// startOperator creates a namespace and runs the operator on it.
+func startOperator(t *testing.T) *operator {
 	t.Helper()
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "test-" + rand.String(8)}}
-	if err := k8sClient.Create(context.Background(), ns); err != nil {
+	return runOperator(t, newNamespace(t))
+}
+
+// runOperator runs the operator on namespace ns, as main wires it, with a
+// short webhook backoff.
+func runOperator(t *testing.T, ns string) *operator {
+	t.Helper()
+	op := &operator{
+		ns:       ns,
+		clock:    testingclock.NewFakeClock(epoch),
+		calls:    &callCounter{},
+		registry: prometheus.NewRegistry(),
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:     testenv.Scheme(),
+		Metrics:    metricsserver.Options{BindAddress: "0"},
+		Cache:      cache.Options{DefaultNamespaces: map[string]cache.Config{op.ns: {}}},
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
-	return ns.Name
+	if op.shared, err = setup(mgr, Options{
+		AccountConcurrency: 2, PlanConcurrency: 2, Clock: op.clock, AccountMetrics: true, Registry: op.registry,
+		Guard:   outbound.Options{Timeout: time.Second, MaxBody: 1 << 20},
+		Backoff: func(n int32) time.Duration { return time.Duration(n) * 100 * time.Millisecond },
+		Client:  &countingClient{Client: mgr.GetClient(), calls: op.calls},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("manager: %v", err)
+		}
+	})
+	return op
 }
 
-// writeCounter counts the reconcilers' API calls, by verb and kind.
-type writeCounter struct {
-	mu    sync.Mutex
-	calls map[string]int
+// scrape reads the operator's metrics as the metrics endpoint serves them.
+func (op *operator) scrape() string {
+	rec := httptest.NewRecorder()
+	promhttp.HandlerFor(op.registry, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	return rec.Body.String()
 }
 
-func (c *writeCounter) add(verb string, obj client.Object, ns string) {
+// stepCollection steps the clock by one plan interval once the collectors
+// wait on it (their last collection is over), then waits until cond holds.
+// It steps exactly once: a test makes sure, before, that the collection
+// will see what cond waits for.
+func (op *operator) stepCollection(g Gomega, interval time.Duration, cond func() bool) {
+	op.awaitCollectors(g)
+	op.clock.Step(interval)
+	g.Eventually(cond, timeout, poll).Should(BeTrue())
+}
+
+// awaitCollectors waits until a collector waits on the clock: the
+// collection it ran is over, its changes handed to the accounts' queue.
+func (op *operator) awaitCollectors(g Gomega) {
+	g.Eventually(op.clock.HasWaiters, timeout, poll).Should(BeTrue(), "no collector waits on the clock")
+}
+
+// settle waits until every reconcile of the accounts caused by what
+// happened before it has completed. It changes a label of each account,
+// which the reconciler handles and which changes nothing it computes, and
+// waits until that reconcile has read the account, twice: reconciles of
+// one object never overlap, so the reconciles before the first change are
+// over once the second has begun.
+func (op *operator) settle(t *testing.T, g Gomega, names ...string) {
+	t.Helper()
+	for range 2 {
+		for _, name := range names {
+			key := client.ObjectKey{Namespace: op.ns, Name: name}
+			reads := op.calls.get("get", &csv1alpha1.CustomerAccount{}, key)
+			update(t, &csv1alpha1.CustomerAccount{ObjectMeta: metav1.ObjectMeta{Namespace: op.ns, Name: name}},
+				func(a *csv1alpha1.CustomerAccount) {
+					n, _ := strconv.Atoi(a.Labels[settleLabel])
+					a.Labels[settleLabel] = strconv.Itoa(n + 1)
+				})
+			g.Eventually(func() int { return op.calls.get("get", &csv1alpha1.CustomerAccount{}, key) }, timeout, poll).
+				Should(BeNumerically(">", reads))
+		}
+	}
+}
+
+// settleLabel is the label settle changes.
+const settleLabel = "test.customersuccess.dev/settle"
+
+// accountWrites counts the operator's status writes of the namespace's
+// accounts.
+func (op *operator) accountWrites() int {
+	return op.calls.get("status", &csv1alpha1.CustomerAccount{}, client.ObjectKey{Namespace: op.ns})
+}
+
+// planWrites counts the operator's status writes of the namespace's plans.
+func (op *operator) planWrites() int {
+	return op.calls.get("status", &csv1alpha1.SuccessPlan{}, client.ObjectKey{Namespace: op.ns})
+}
+
+// callCounter counts the operator's API calls by verb, kind and object; a
+// call also counts for the object's namespace (an empty name). It fails
+// List calls on request.
+type callCounter struct {
+	mu        sync.Mutex
+	calls     map[string]int
+	failLists map[reflect.Type]int
+}
+
+func callKey(verb string, obj any, key client.ObjectKey) string {
+	return fmt.Sprintf("%s %T %s", verb, obj, key)
+}
+
+func (c *callCounter) add(verb string, obj any, key client.ObjectKey) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.calls == nil {
 		c.calls = map[string]int{}
 	}
-	c.calls[fmt.Sprintf("%s %T %s", verb, obj, ns)]++
+	c.calls[callKey(verb, obj, key)]++
+	if key.Name != "" {
+		c.calls[callKey(verb, obj, client.ObjectKey{Namespace: key.Namespace})]++
+	}
 }
 
-// get returns how many calls of verb on objects of obj's type in namespace
-// ns were made.
-func (c *writeCounter) get(verb string, obj client.Object, ns string) int {
+// get returns how many calls of verb on objects of obj's type were made
+// for key: one object, or a whole namespace when key has no name.
+func (c *callCounter) get(verb string, obj any, key client.ObjectKey) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.calls[fmt.Sprintf("%s %T %s", verb, obj, ns)]
+	return c.calls[callKey(verb, obj, key)]
 }
 
-// countingClient is the manager's real client, counting what reconcilers
-// read and write.
+// failNextLists makes the next n List calls of list's type fail with a
+// transient error, as an API server that is briefly unavailable.
+func (c *callCounter) failNextLists(list client.ObjectList, n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.failLists == nil {
+		c.failLists = map[reflect.Type]int{}
+	}
+	c.failLists[reflect.TypeOf(list)] = n
+}
+
+// listFails consumes one injected failure of list's type.
+func (c *callCounter) listFails(list client.ObjectList) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.failLists[reflect.TypeOf(list)] == 0 {
+		return false
+	}
+	c.failLists[reflect.TypeOf(list)]--
+	if c.calls == nil {
+		c.calls = map[string]int{}
+	}
+	c.calls[callKey("failed list", list, client.ObjectKey{})]++
+	return true
+}
+
+// countingClient is a client, counting what reconcilers read and write.
 type countingClient struct {
 	client.Client
-	counter *writeCounter
+	calls *callCounter
 }
 
 func (c *countingClient) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
-	c.counter.add("get", obj, key.Namespace)
+	c.calls.add("get", obj, key)
 	return c.Client.Get(ctx, key, obj, opts...)
 }
 
+func (c *countingClient) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
+	if c.calls.listFails(list) {
+		return apierrors.NewServiceUnavailable("injected List failure")
+	}
+	return c.Client.List(ctx, list, opts...)
+}
+
 func (c *countingClient) Status() client.SubResourceWriter {
-	return &countingStatus{SubResourceWriter: c.Client.Status(), counter: c.counter}
+	return &countingStatus{SubResourceWriter: c.Client.Status(), calls: c.calls}
 }
 
 type countingStatus struct {
 	client.SubResourceWriter
-	counter *writeCounter
+	calls *callCounter
 }
 
 func (s *countingStatus) Patch(ctx context.Context, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
-	s.counter.add("status", obj, obj.GetNamespace())
+	s.calls.add("status", obj, client.ObjectKeyFromObject(obj))
 	return s.SubResourceWriter.Patch(ctx, obj, patch, opts...)
 }
 
 func (s *countingStatus) Update(ctx context.Context, obj client.Object, opts ...client.SubResourceUpdateOption) error {
-	s.counter.add("status", obj, obj.GetNamespace())
+	s.calls.add("status", obj, client.ObjectKeyFromObject(obj))
 	return s.SubResourceWriter.Update(ctx, obj, opts...)
 }

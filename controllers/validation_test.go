@@ -187,6 +187,7 @@ func TestSamplesAreAcceptedAndResolved(t *testing.T) {
 		g.Expect(k8sClient.Create(context.Background(), u)).To(Succeed(), "%s %s", u.GetKind(), u.GetName())
 	}
 	g.Expect(accounts).To(BeNumerically(">=", 4))
+	runOperator(t, "customers")
 
 	want := map[string]string{"acme": "smb", "globex": "enterprise", "initech": "enterprise", "hooli": "enterprise", "vandelay": "smb"}
 	g.Eventually(func(g Gomega) {

@@ -166,8 +166,9 @@ func fuzzCase(i int, data []byte) ([]Measure, Model, *csv1alpha1.HealthStatus) {
 // its measures (values, thresholds, weights, policies, normalisations that
 // fail or panic, overrides, previous values), the model and the previous
 // status, and checks the result: scores within 0..100, no NaN,
-// contributions that add up to the score, a valid band and trend, sorted
-// and bounded samples, prev left alone, and the same result twice.
+// contributions that add up to the score, a score and value only from an
+// available value, a valid band and trend, sorted and bounded samples,
+// prev left alone, and the same result twice.
 func FuzzEvaluateMeasures(f *testing.F) {
 	for i := range evaluateCases {
 		f.Add(uint8(i), []byte(nil))
@@ -191,8 +192,8 @@ func FuzzEvaluateMeasures(f *testing.F) {
 			t.Fatalf("Evaluate is not deterministic:\n%+v\n%+v", r, again)
 		}
 		s := r.Status
-		if len(s.Measures) != len(measures) {
-			t.Fatalf("%d measure statuses for %d measures", len(s.Measures), len(measures))
+		if len(s.Measures) != len(measures) || len(r.Values) != len(measures) {
+			t.Fatalf("%d measure statuses and %d values for %d measures", len(s.Measures), len(r.Values), len(measures))
 		}
 		var total float64
 		for i, m := range s.Measures {
@@ -204,6 +205,16 @@ func FuzzEvaluateMeasures(f *testing.F) {
 			}
 			if m.Value != "" && !decimalPattern.MatchString(string(m.Value)) {
 				t.Fatalf("measure %+v: value is not a Decimal", m)
+			}
+			switch v := r.Values[i]; {
+			case !v.Available && (v.Raw != 0 || m.Value != "" || m.Score != 0 || m.Contribution != 0):
+				t.Fatalf("measure %+v scored without an available value (%+v)", m, v)
+			case v.Available && !Finite(v.Raw):
+				t.Fatalf("measure %+v: available value %v is not finite", m, v.Raw)
+			case v.Available && m.Value != "":
+				if d, _ := formatValue(v.Raw); d != m.Value {
+					t.Fatalf("measure %+v shows a value other than the available %v", m, v.Raw)
+				}
 			}
 			total += m.Contribution
 		}

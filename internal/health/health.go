@@ -50,6 +50,9 @@ type Result struct {
 	// Status holds Score, Band, PlanGeneration, Trend, Measures (one per
 	// input measure, in input order) and Samples.
 	Status csv1alpha1.HealthStatus
+	// Values holds, per input measure in input order, the value scoring
+	// used for it: what expressions read as measures.<name>.
+	Values []Value
 	// Scored is false when no measure with weight > 0 contributes: Status
 	// then keeps prev's Score, Band, Trend and Samples (or zero values if
 	// prev is nil) with fresh Measures.
@@ -64,6 +67,20 @@ type Result struct {
 	NextChange time.Time
 }
 
+// Value is the value scoring used for one measure.
+type Value struct {
+	// Available is true when the measure has a value its score was
+	// computed from: the current one, the last good value held under
+	// HoldLast (a failing pull does not take it away until it is stale),
+	// or an active override. It is false when the value is absent,
+	// failed without HoldLast, stale, not finite or failed to normalize.
+	// It is the one rule for a measure's availability: with a weight > 0,
+	// an available value counts in the health score.
+	Available bool
+	// Raw is the value before normalize; 0 unless Available.
+	Raw float64
+}
+
 // MaxSamples is the most trend samples a status keeps.
 const MaxSamples = 32
 
@@ -73,7 +90,8 @@ var decimalPattern = regexp.MustCompile(`^-?[0-9]{1,15}(\.[0-9]{1,6})?$`)
 // evaluated is one measure after evaluation.
 type evaluated struct {
 	status  csv1alpha1.MeasureStatus
-	score   float64 // unrounded measure score; meaningful when hasValue
+	score   float64 // unrounded measure score; meaningful when has
+	raw     float64 // the value before normalize; meaningful when has
 	has     bool    // the measure has a usable value
 	counted bool    // the measure takes part in the weighted score
 	next    time.Time
@@ -97,12 +115,16 @@ func Evaluate(now time.Time, measures []Measure, model Model, prev *csv1alpha1.H
 	res := Result{}
 	res.Status.PlanGeneration = model.PlanGeneration
 	res.Status.Measures = make([]csv1alpha1.MeasureStatus, len(evs))
+	res.Values = make([]Value, len(evs))
 	var next time.Time
 	for i, e := range evs {
 		if e.counted {
 			e.status.Contribution = math.Round(float64(measures[i].Weight)*e.score/sumW*10) / 10
 		}
 		res.Status.Measures[i] = e.status
+		if e.has {
+			res.Values[i] = Value{Available: true, Raw: e.raw}
+		}
 		if e.failing != "" {
 			res.Failing = append(res.Failing, e.status.Name+": "+e.failing)
 		}
@@ -185,7 +207,7 @@ func evaluateMeasure(now time.Time, m Measure) evaluated {
 			errs = append(errs, err)
 			e.has = false
 		} else {
-			e.score = s
+			e.score, e.raw = s, raw
 			e.status.Score = clampScore(roundHalfUp(s))
 			if d, ok := formatValue(raw); ok {
 				e.status.Value = d

@@ -81,8 +81,10 @@ func named(t *testing.T, r Result, name string) csv1alpha1.MeasureStatus {
 	return csv1alpha1.MeasureStatus{}
 }
 
-// designNPS is the NPS of the design's survey counts.
-var designNPS, _ = NPS([]int32{0, 0, 0, 0, 0, 1, 1, 2, 1, 3, 4})
+// designNPS is the NPS of the design's survey counts (0, 0, 0, 0, 0, 1, 1,
+// 2, 1, 3, 4 answers scoring 0 to 10: 7 promoters and 2 detractors of 12),
+// as kpi.NPS computes it.
+const designNPS = 500.0 / 12
 
 // prevYellow is a previous status: 55, Yellow, going Down.
 var prevYellow = &csv1alpha1.HealthStatus{

@@ -142,7 +142,7 @@ func exactSurvey(counts []int32, n int, plus, minus func(int) bool) string {
 // status are exactly the integer formulas rounded to one decimal, within
 // their ranges, and empty when undefined, whatever the counts.
 func FuzzSurveyStatus(f *testing.F) {
-	// The counts of TestSurveys (health) and the design's portfolio.
+	// The counts of TestSurveys and the design's portfolio.
 	f.Add([]byte{0, 0, 0, 0, 0, 1, 1, 2, 1, 3, 4}, []byte{0, 1, 1, 5, 6}, []byte{4, 5, 2, 1, 0, 1, 0})
 	f.Add([]byte{0, 0, 0, 0, 0, 1, 1, 2, 2, 3, 4}, []byte{0, 0, 7, 0, 0}, []byte{3, 0, 0, 0, 0, 0, 0})
 	f.Add([]byte{0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 3}, []byte{0, 0, 0, 0, 7}, []byte{0, 0, 0, 0, 0, 0, 3})

@@ -48,10 +48,10 @@
 //   - CAC payback months = the acquisition costs / the MRR at end, both summed
 //     over the accounts that state an acquisition cost and have MRR > 0 at
 //     end.
-//   - NPS, CSAT and Net Easy Score: the formulas of the health package
-//     applied to the answer counts summed over all accounts; undefined when
-//     there are no answers. An account's survey with the wrong number of
-//     counts or a negative count is left out of the sum.
+//   - NPS, CSAT and Net Easy Score: the survey formulas ([NPS], [CSAT],
+//     [NetEasy]) applied to the answer counts summed over all accounts;
+//     undefined when there are no answers. An account's survey with the
+//     wrong number of counts or a negative count is left out of the sum.
 //
 // In status, percentages, NPS, CSAT and the Net Easy Score are rounded half
 // away from zero to one decimal, the quick ratio and the CLV to two, the

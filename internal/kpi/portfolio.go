@@ -285,9 +285,9 @@ func Compute(p Portfolio, grossMargin *big.Rat) Result {
 		GRR:               percent(retained, start),
 		NRR:               percent(new(big.Rat).Add(retained, expansion), start),
 		QuickRatio:        ratio(new(big.Rat).Add(newMRR, expansion), losses),
-		NPS:               survey(health.NPS(p.NPS)),
-		CSAT:              survey(health.CSAT(p.CSAT)),
-		NetEasy:           survey(health.NetEasy(p.CES)),
+		NPS:               survey(NPS(p.NPS)),
+		CSAT:              survey(CSAT(p.CSAT)),
+		NetEasy:           survey(NetEasy(p.CES)),
 		CLV:               clv(p, grossMargin),
 		PaybackMonths:     ratio(or0(p.AcquisitionCost), or0(p.AcquiredMRR)),
 	}
@@ -301,11 +301,11 @@ func Compute(p Portfolio, grossMargin *big.Rat) Result {
 	return r
 }
 
-// survey turns a score of the health package into a rational, nil when
+// survey turns a survey score (NPS, CSAT, NetEasy) into a rational, nil when
 // undefined. The score goes through its shortest decimal form, so that
 // 0.05 is 1/20 and not the binary float next to it.
 func survey(score float64, ok bool) *big.Rat {
-	if !ok || math.IsNaN(score) || math.IsInf(score, 0) {
+	if !ok || !health.Finite(score) {
 		return nil
 	}
 	r, ok := new(big.Rat).SetString(strconv.FormatFloat(score, 'f', -1, 64))
@@ -361,7 +361,7 @@ func monthlyChurn(c *big.Rat, period time.Duration) *big.Rat {
 		cf, _ := c.Float64()
 		e, _ := exp.Float64()
 		m := -math.Expm1(e * math.Log1p(-cf))
-		if math.IsNaN(m) || math.IsInf(m, 0) {
+		if !health.Finite(m) {
 			return nil
 		}
 		monthly = new(big.Rat).SetFloat64(min(m, 1))

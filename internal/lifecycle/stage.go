@@ -1,3 +1,7 @@
+// Package lifecycle is the stage machine of a plan: it moves an account
+// through the plan's stages and objectives by evaluating their compiled
+// expressions (package expr) over the account's variables. It is pure: no
+// I/O, no clock of its own.
 package lifecycle
 
 import (
@@ -8,6 +12,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
+	"customersuccess.dev/success-operator/internal/expr"
+	"customersuccess.dev/success-operator/internal/health"
 )
 
 // maxObjectives bounds status.objectives, as the API does.
@@ -53,7 +59,7 @@ type VarsFunc func(stage string, enteredAt time.Time) map[string]any
 // Objectives move from Pending to Achieved when their condition holds, or
 // to Overdue when their deadline passes or their stage ends first.
 // Expressions that fail leave the state as it was and are reported.
-func Advance(stages []csv1alpha1.Stage, x *Expressions, cur State, churned bool, vars VarsFunc, now time.Time) Step {
+func Advance(stages []csv1alpha1.Stage, x *expr.Expressions, cur State, churned bool, vars VarsFunc, now time.Time) Step {
 	st := Step{State: State{Stage: cur.Stage, EnteredAt: cur.EnteredAt,
 		Objectives: append([]csv1alpha1.ObjectiveStatus(nil), cur.Objectives...)}}
 	move := func(to, reason string) {
@@ -100,7 +106,7 @@ func Advance(stages []csv1alpha1.Stage, x *Expressions, cur State, churned bool,
 }
 
 // jumpTarget finds the furthest later stage whose enterWhen holds.
-func (st *Step) jumpTarget(stages []csv1alpha1.Stage, i int, x *Expressions, vs map[string]any) (int, bool) {
+func (st *Step) jumpTarget(stages []csv1alpha1.Stage, i int, x *expr.Expressions, vs map[string]any) (int, bool) {
 	for j := len(stages) - 1; j > i; j-- {
 		if st.holds(x.EnterWhen[stages[j].Name], field.NewPath("spec", "stages").Index(j).Child("enterWhen"), vs) {
 			return j, true
@@ -110,7 +116,7 @@ func (st *Step) jumpTarget(stages []csv1alpha1.Stage, i int, x *Expressions, vs 
 }
 
 // holds evaluates a condition; nil holds never, a failure is recorded.
-func (st *Step) holds(p *Program, path *field.Path, vs map[string]any) bool {
+func (st *Step) holds(p *expr.Program, path *field.Path, vs map[string]any) bool {
 	if p == nil {
 		return false
 	}
@@ -124,7 +130,7 @@ func (st *Step) holds(p *Program, path *field.Path, vs map[string]any) bool {
 
 // evaluateObjectives adds the current stage's objectives as Pending and
 // marks those whose condition holds as Achieved.
-func (st *Step) evaluateObjectives(stages []csv1alpha1.Stage, i int, x *Expressions, vs map[string]any, now time.Time) {
+func (st *Step) evaluateObjectives(stages []csv1alpha1.Stage, i int, x *expr.Expressions, vs map[string]any, now time.Time) {
 	for j, o := range stages[i].Objectives {
 		k := st.objective(stages[i].Name, o.Name)
 		if k < 0 {
@@ -176,11 +182,7 @@ func (st *Step) checkDeadlines(stages []csv1alpha1.Stage, now time.Time) {
 	}
 }
 
-func (st *Step) next(t time.Time) {
-	if st.NextChange.IsZero() || t.Before(st.NextChange) {
-		st.NextChange = t
-	}
-}
+func (st *Step) next(t time.Time) { st.NextChange = health.Earliest(st.NextChange, t) }
 
 // closeObjectives makes the stage's Pending objectives Overdue.
 func (st *Step) closeObjectives(stage string, now time.Time) {

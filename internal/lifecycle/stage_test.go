@@ -9,6 +9,7 @@ import (
 	testingclock "k8s.io/utils/clock/testing"
 
 	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
+	"customersuccess.dev/success-operator/internal/expr"
 )
 
 func dur(d time.Duration) *metav1.Duration { return &metav1.Duration{Duration: d} }
@@ -37,20 +38,20 @@ type world struct {
 func (w world) vars(now time.Time) VarsFunc {
 	return func(stage string, enteredAt time.Time) map[string]any {
 		vs := map[string]any{
-			VarAccount:  map[string]any{"daysToRenewal": w.daysToRenewal},
-			VarMeasures: map[string]any{"seats": map[string]any{"value": w.seats, "available": true}},
-			VarHealth:   map[string]any{"score": int64(w.score), "band": "Green"},
-			VarStage:    map[string]any{"name": stage, "days": int64(now.Sub(enteredAt) / (24 * time.Hour))},
+			expr.VarAccount:  map[string]any{"daysToRenewal": w.daysToRenewal},
+			expr.VarMeasures: map[string]any{"seats": map[string]any{"value": w.seats, "available": true}},
+			expr.VarHealth:   map[string]any{"score": int64(w.score), "band": "Green"},
+			expr.VarStage:    map[string]any{"name": stage, "days": int64(now.Sub(enteredAt) / (24 * time.Hour))},
 		}
 		if w.broken {
-			vs[VarHealth] = map[string]any{}
+			vs[expr.VarHealth] = map[string]any{}
 		}
 		return vs
 	}
 }
 
 func TestAdvance(t *testing.T) {
-	c, err := NewCompiler()
+	c, err := expr.NewCompiler()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +141,7 @@ func TestAdvance(t *testing.T) {
 }
 
 func TestDeadlines(t *testing.T) {
-	c, _ := NewCompiler()
+	c, _ := expr.NewCompiler()
 	x, _ := c.CompilePlan(&csv1alpha1.SuccessPlanSpec{Measures: []csv1alpha1.Measure{{Name: "seats"}}, Stages: testStages})
 	entered := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 	cur := State{Stage: "Onboarding", EnteredAt: entered}
@@ -183,7 +184,7 @@ func TestDeadlines(t *testing.T) {
 }
 
 func TestLeavingAStageMakesItsPendingObjectivesOverdue(t *testing.T) {
-	c, _ := NewCompiler()
+	c, _ := expr.NewCompiler()
 	stages := []csv1alpha1.Stage{
 		{Name: "Onboarding", Objectives: []csv1alpha1.Objective{{Name: "never", When: "false"}}, ExitWhen: "true"},
 		{Name: "Adoption"},

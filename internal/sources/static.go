@@ -4,7 +4,7 @@ import (
 	"strconv"
 
 	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
-	"customersuccess.dev/success-operator/internal/health"
+	"customersuccess.dev/success-operator/internal/kpi"
 )
 
 // Survey keys a static source computes from spec.signals.surveys.
@@ -31,11 +31,11 @@ func Static(signals *csv1alpha1.Signals, key string) Sample {
 	)
 	switch key {
 	case KeyNPS:
-		v, ok = health.NPS(signals.Surveys.NPS)
+		v, ok = kpi.NPS(signals.Surveys.NPS)
 	case KeyCSAT:
-		v, ok = health.CSAT(signals.Surveys.CSAT)
+		v, ok = kpi.CSAT(signals.Surveys.CSAT)
 	case KeyCES:
-		v, ok = health.NetEasy(signals.Surveys.CES)
+		v, ok = kpi.NetEasy(signals.Surveys.CES)
 	default:
 		return Sample{Err: "no signal " + key}
 	}

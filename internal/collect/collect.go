@@ -1,4 +1,11 @@
-package controllers
+// Package collect pulls the remote sources of SuccessPlans. Collectors, a
+// manager Runnable, supervises one goroutine per valid plan generation: it
+// pulls each remote measure of the plan once per interval for all the
+// plan's accounts into a sources.Store, and sends the accounts whose values
+// changed on a channel for the account reconciler. The reconcilers drive
+// it (Ensure, Stop, Wake); it reports source requests through
+// SourceObserver and imports nothing of theirs.
+package collect
 
 import (
 	"context"
@@ -32,8 +39,10 @@ type Collectors struct {
 	Client client.Client
 	// Secrets reads credentials with a direct get: no Secret cache.
 	Secrets client.Reader
-	Store   *sources.Store
-	Clock   clock.WithTicker
+	// Store receives the pulled values, per plan.
+	Store *sources.Store
+	// Clock times the intervals and the wake gap.
+	Clock clock.WithTicker
 	// Guard configures outbound HTTP.
 	Guard outbound.Options
 	// Changed receives the accounts to reconcile.
@@ -43,21 +52,27 @@ type Collectors struct {
 
 	mu      sync.Mutex
 	ctx     context.Context
-	running map[types.NamespacedName]*collector
+	running map[types.NamespacedName]*loop
 	// pending are plans ensured before Start, started by it.
 	pending map[types.NamespacedName]*csv1alpha1.SuccessPlan
 }
 
 // SourceObserver records what source requests did.
 type SourceObserver interface {
+	// ObservePull records one pull of one measure for all the accounts of a
+	// plan: its duration, and how many of its total values failed.
 	ObservePull(plan types.NamespacedName, source, sourceType string, d time.Duration, failed, total int)
+	// ForgetPlan drops what was recorded for a plan.
 	ForgetPlan(plan types.NamespacedName)
 }
 
-type collector struct {
+// loop is the goroutine that collects one plan generation.
+type loop struct {
 	generation int64
 	cancel     context.CancelFunc
 	wake       chan struct{}
+	// done is closed when the goroutine has returned.
+	done chan struct{}
 }
 
 // Start implements manager.Runnable: collectors live as long as the
@@ -66,7 +81,7 @@ func (c *Collectors) Start(ctx context.Context) error {
 	c.mu.Lock()
 	c.ctx = ctx
 	if c.running == nil {
-		c.running = map[types.NamespacedName]*collector{}
+		c.running = map[types.NamespacedName]*loop{}
 	}
 	pending := c.pending
 	c.pending = nil
@@ -83,7 +98,9 @@ func (c *Collectors) Start(ctx context.Context) error {
 func (c *Collectors) NeedLeaderElection() bool { return true }
 
 // Ensure runs a collector for the plan's current generation, replacing one
-// of an older generation.
+// of an older generation; before Start, it records the plan for Start to
+// run. The replacement starts collecting once the old one has returned, so
+// a plan has at most one collection in flight.
 func (c *Collectors) Ensure(plan *csv1alpha1.SuccessPlan) {
 	key := types.NamespacedName{Namespace: plan.Namespace, Name: plan.Name}
 	c.mu.Lock()
@@ -95,31 +112,60 @@ func (c *Collectors) Ensure(plan *csv1alpha1.SuccessPlan) {
 		c.pending[key] = plan.DeepCopy()
 		return
 	}
+	var prev <-chan struct{}
 	if cur, ok := c.running[key]; ok {
 		if cur.generation == plan.Generation {
 			return
 		}
 		cur.cancel()
+		prev = cur.done
 	}
 	ctx, cancel := context.WithCancel(c.ctx)
-	col := &collector{generation: plan.Generation, cancel: cancel, wake: make(chan struct{}, 1)}
-	c.running[key] = col
-	go c.run(ctx, key, plan.DeepCopy(), col.wake)
+	l := &loop{generation: plan.Generation, cancel: cancel, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	c.running[key] = l
+	plan = plan.DeepCopy()
+	go func() {
+		defer close(l.done)
+		if prev != nil {
+			<-prev
+		}
+		c.run(ctx, key, plan, l.wake)
+	}()
 }
 
-// Stop ends the plan's collector and drops its values.
+// Stop ends the plan's collector, waits for it to return, then drops the
+// plan's values from the Store and its series from Metrics: a collection in
+// flight cannot write them back. Stopping a plan without a collector only
+// drops.
 func (c *Collectors) Stop(key types.NamespacedName) {
 	c.mu.Lock()
-	if cur, ok := c.running[key]; ok {
+	cur, ok := c.running[key]
+	if ok {
 		cur.cancel()
 		delete(c.running, key)
 	}
 	delete(c.pending, key)
 	c.mu.Unlock()
+	if ok {
+		<-cur.done
+	}
 	c.Store.Forget(key)
 	if c.Metrics != nil {
 		c.Metrics.ForgetPlan(key)
 	}
+}
+
+// Running reports the plan generation the plan's collector was started
+// for, and whether one was started and not stopped since. A plan ensured
+// before Start is not running until Start.
+func (c *Collectors) Running(key types.NamespacedName) (generation int64, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cur, ok := c.running[key]
+	if !ok {
+		return 0, false
+	}
+	return cur.generation, true
 }
 
 // Wake asks the plan's collector for a collection soon, coalesced.
@@ -177,20 +223,15 @@ func (c *Collectors) collect(ctx context.Context, key types.NamespacedName, plan
 	measures := map[string]bool{}
 	changed := map[string]bool{}
 	srcs := c.sources(ctx, plan)
-	// Measures grouped by source, in plan order: one Pull per source lets
-	// a source share a request between its measures.
-	bySource := map[string][]*csv1alpha1.Measure{}
 	var order []string
-	for i := range plan.Spec.Measures {
-		m := &plan.Spec.Measures[i]
-		if _, ok := srcs[m.Source]; !ok || len(targets) == 0 {
-			continue // static sources are read by the account reconciler
+	var bySource map[string][]*csv1alpha1.Measure
+	if len(targets) > 0 {
+		order, bySource = remoteMeasures(plan.Spec.Measures, srcs)
+	}
+	for _, group := range bySource {
+		for _, m := range group {
+			measures[m.Name] = true
 		}
-		if bySource[m.Source] == nil {
-			order = append(order, m.Source)
-		}
-		bySource[m.Source] = append(bySource[m.Source], m)
-		measures[m.Name] = true
 	}
 	for _, name := range order {
 		src, group := srcs[name], bySource[name]
@@ -211,13 +252,7 @@ func (c *Collectors) collect(ctx context.Context, key types.NamespacedName, plan
 		for _, m := range group {
 			samples := pulled[m.Name]
 			if c.Metrics != nil {
-				failed := 0
-				for _, s := range samples {
-					if s.Err != "" {
-						failed++
-					}
-				}
-				c.Metrics.ObservePull(key, m.Source, src.kind, now.Sub(start), failed, len(samples))
+				c.Metrics.ObservePull(key, m.Source, src.kind, now.Sub(start), failures(samples), len(samples))
 			}
 			for acct, s := range samples {
 				if c.Store.Put(key, acct, m.Name, s, now) {
@@ -237,6 +272,37 @@ func (c *Collectors) collect(ctx context.Context, key types.NamespacedName, plan
 		}
 	}
 	return nil
+}
+
+// remoteMeasures groups the measures of remote sources (those in remote)
+// by source, the sources in the order the measures first name them: one
+// Pull per source lets a source share a request between its measures.
+// Measures of other sources (static) are left out: the account reconciler
+// reads them.
+func remoteMeasures(measures []csv1alpha1.Measure, remote map[string]builtSource) (order []string, bySource map[string][]*csv1alpha1.Measure) {
+	bySource = map[string][]*csv1alpha1.Measure{}
+	for i := range measures {
+		m := &measures[i]
+		if _, ok := remote[m.Source]; !ok {
+			continue
+		}
+		if bySource[m.Source] == nil {
+			order = append(order, m.Source)
+		}
+		bySource[m.Source] = append(bySource[m.Source], m)
+	}
+	return order, bySource
+}
+
+// failures counts the samples that carry an error.
+func failures(samples map[string]sources.Sample) int {
+	n := 0
+	for _, s := range samples {
+		if s.Err != "" {
+			n++
+		}
+	}
+	return n
 }
 
 // targets lists the unsuspended accounts whose plan is this one.

@@ -1,4 +1,4 @@
-package health
+package kpi
 
 // share returns 100 x (the answers at the indexes in plus minus those at
 // the indexes in minus) / all answers; false when counts does not have n

@@ -1,12 +1,16 @@
-package lifecycle
+package expr
 
 import (
+	"errors"
 	"math/big"
 	"strings"
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
+	"customersuccess.dev/success-operator/internal/health"
 )
 
 func TestCompile(t *testing.T) {
@@ -230,8 +234,9 @@ func TestVarsMatchTheDeclaredTypes(t *testing.T) {
 	acct.Spec.Contract = csv1alpha1.Contract{Seats: 50, RenewalDate: "2027-01-24", AcquisitionCost: "1000"}
 	acct.Spec.Signals.Values = map[string]csv1alpha1.Decimal{"sentiment": "1.5"}
 	vars := Vars(Input{Account: acct, MRR: big.NewRat(3000, 1), Now: now, Stage: "Onboarding", StageEnteredAt: now.Add(-72 * time.Hour),
-		Health: &csv1alpha1.HealthStatus{Score: 35, Band: csv1alpha1.BandRed,
-			Measures: []csv1alpha1.MeasureStatus{{Name: "nps", Value: "12", Score: 24}}}})
+		Health: &health.Result{Scored: true, Values: []health.Value{{Available: true, Raw: 12}},
+			Status: csv1alpha1.HealthStatus{Score: 35, Band: csv1alpha1.BandRed,
+				Measures: []csv1alpha1.MeasureStatus{{Name: "nps", Value: "12", Score: 24}}}}})
 	src := "account.signals.values['sentiment'] < 2.0 && account.labels['tier'] == 'gold' && account.mrr == 3000.0 && " +
 		"account.daysToRenewal == 60 && !has(account.daysSinceStart) && account.contract.acquisitionCost == 1000.0 && " +
 		"measures.nps.value == 12.0 && measures.nps.available && health.band == 'Red' && stage.days == 3"
@@ -241,5 +246,106 @@ func TestVarsMatchTheDeclaredTypes(t *testing.T) {
 	}
 	if got, err := p.EvalBool(vars); err != nil || !got {
 		t.Errorf("%s = %v, %v; want true", src, got, err)
+	}
+}
+
+// TestAvailableIsWhatScoringCounts: measures.x.available and
+// measures.x.value are what health.Evaluate scored x with, so that
+// expressions and the health score agree on every missing-data policy; a
+// failing pull under HoldLast whose last value still counts is available.
+func TestAvailableIsWhatScoringCounts(t *testing.T) {
+	c, err := NewCompiler()
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
+	prevAt := metav1.NewTime(now.Add(-5 * time.Minute))
+	held := &csv1alpha1.MeasureStatus{Name: "x", Value: "20", ObservedAt: &prevAt}
+	cases := []struct {
+		name      string
+		x         health.Measure
+		available bool
+		value     float64 // measures.x.value when available
+	}{
+		{"a current value", health.Measure{Obs: health.Observation{Value: 30, Has: true, At: now.Add(-time.Minute)}},
+			true, 30},
+		{"HoldLast: a failing pull keeps the last value, which still counts",
+			health.Measure{Missing: csv1alpha1.MissingHoldLast, Obs: health.Observation{Value: 20, Has: true, At: now.Add(-10 * time.Minute), Err: "HTTP 503"}},
+			true, 20},
+		{"HoldLast: a failing pull after a restart keeps the previous status value",
+			health.Measure{Missing: csv1alpha1.MissingHoldLast, Obs: health.Observation{Err: "HTTP 503"}, Previous: held},
+			true, 20},
+		{"HoldLast: a held value older than staleAfter is stale",
+			health.Measure{Missing: csv1alpha1.MissingHoldLast, Obs: health.Observation{Value: 20, Has: true, At: now.Add(-20 * time.Minute), Err: "HTTP 503"}},
+			false, 0},
+		{"HoldLast: no value was ever pulled",
+			health.Measure{Missing: csv1alpha1.MissingHoldLast, Obs: health.Observation{Err: "HTTP 503"}},
+			false, 0},
+		{"Redistribute: a failing pull drops the last value",
+			health.Measure{Obs: health.Observation{Value: 20, Has: true, At: now.Add(-10 * time.Minute), Err: "HTTP 503"}},
+			false, 0},
+		{"Zero: a failing pull scores 0 without a value",
+			health.Measure{Missing: csv1alpha1.MissingZero, Obs: health.Observation{Value: 20, Has: true, At: now.Add(-10 * time.Minute), Err: "HTTP 503"}},
+			false, 0},
+		{"a value older than staleAfter is stale",
+			health.Measure{Obs: health.Observation{Value: 20, Has: true, At: now.Add(-20 * time.Minute)}},
+			false, 0},
+		{"an active override counts over a failing pull",
+			health.Measure{Obs: health.Observation{Err: "HTTP 503"},
+				Override: &csv1alpha1.Override{Measure: "x", Value: "45", Expires: metav1.NewTime(now.Add(time.Hour))}},
+			true, 45},
+		{"a value whose normalize fails does not count",
+			health.Measure{Obs: health.Observation{Value: 20, Has: true, At: now.Add(-time.Minute)},
+				Normalize: func(float64) (float64, error) { return 0, errors.New("no seats") }},
+			false, 0},
+	}
+	available, err := c.Compile("measures.x.available", Condition, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	value, err := c.Compile("has(measures.x.value) && measures.x.value == measures.y.value", Condition, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			x := tc.x
+			x.Name, x.Weight, x.Bad, x.Good, x.StaleAfter = "x", 1, 0, 50, 15*time.Minute
+			// y is an always-available measure holding the value x should
+			// show, for the comparison.
+			y := health.Measure{Name: "y", Obs: health.Observation{Value: tc.value, Has: true}}
+			res := health.Evaluate(now, []health.Measure{x, y}, health.Model{Green: 70, Yellow: 40}, nil)
+			vars := Vars(Input{Account: &csv1alpha1.CustomerAccount{}, Health: &res, Now: now})
+			got, err := available.EvalBool(vars)
+			if err != nil || got != tc.available {
+				t.Fatalf("measures.x.available = %v, %v; want %v", got, err, tc.available)
+			}
+			// Scoring counts x exactly when it is available: it then makes
+			// the whole score (y weighs 0), else nothing is scored (or x
+			// scores 0 under Zero).
+			if counted := res.Status.Measures[0].Contribution > 0 || res.Status.Measures[0].Score > 0; counted != tc.available {
+				t.Errorf("x scored %d (contribution %v), available %v", res.Status.Measures[0].Score, res.Status.Measures[0].Contribution, tc.available)
+			}
+			same, err := value.EvalBool(vars)
+			if err != nil || same != tc.available {
+				t.Errorf("measures.x.value == %v: %v, %v; want %v", tc.value, same, err, tc.available)
+			}
+		})
+	}
+}
+
+// TestVarsWithoutHealth: without a health result there are no measures and
+// the account is not scored.
+func TestVarsWithoutHealth(t *testing.T) {
+	c, err := NewCompiler()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := c.Compile("!health.scored && !has(health.score) && size(measures) == 0", Condition, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := p.EvalBool(Vars(Input{Account: &csv1alpha1.CustomerAccount{}})); err != nil || !got {
+		t.Errorf("%s = %v, %v; want true", p.Source(), got, err)
 	}
 }

@@ -1,4 +1,4 @@
-package lifecycle
+package expr
 
 import (
 	"math/big"
@@ -6,6 +6,7 @@ import (
 	"time"
 
 	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
+	"customersuccess.dev/success-operator/internal/health"
 )
 
 // Input is what expressions can read about one account.
@@ -13,8 +14,10 @@ type Input struct {
 	Account *csv1alpha1.CustomerAccount
 	// MRR is the account's current MRR.
 	MRR *big.Rat
-	// Health is the evaluated health; nil before the first score.
-	Health *csv1alpha1.HealthStatus
+	// Health is the account's health evaluation (health.Evaluate of the
+	// plan's measures, in plan order); nil when there is none, which reads
+	// as no measures and health.scored false.
+	Health *health.Result
 	// Stage and StageEnteredAt are the current stage.
 	Stage          string
 	StageEnteredAt time.Time
@@ -95,33 +98,46 @@ func daysBetween(date string, now time.Time, since bool) (int64, bool) {
 }
 
 // Vars returns the variables of condition expressions: account, measures,
-// health and stage. A measure without a current value has no value key:
-// read measures.x.available first when a source may fail. Likewise health
-// has score and band only once scored (health.scored).
+// health and stage. measures.<name> reads the health result: available is
+// health.Value.Available (the value its score was computed from: current,
+// held under HoldLast or overridden), value is that value and is present
+// only when available (test measures.x.available first when a source may
+// fail), score is the measure's score. health.scored is true once the
+// account has a score (this evaluation's, or the last one, which the result
+// keeps while no measure counts), and only then has score and band.
 func Vars(in Input) map[string]any {
-	measures := map[string]any{}
-	healthVar := map[string]any{"scored": false}
-	if h := in.Health; h != nil {
-		if h.Band != "" {
-			healthVar = map[string]any{"scored": true, "score": int64(h.Score), "band": string(h.Band)}
-		}
-		for _, m := range h.Measures {
-			available := m.Error == "" && !m.Stale && m.Value != ""
-			mv := map[string]any{"score": int64(m.Score), "available": available || (m.Overridden && m.Value != "")}
-			if v, err := strconv.ParseFloat(string(m.Value), 64); err == nil && m.Value != "" {
-				mv["value"] = v
-			}
-			measures[m.Name] = mv
-		}
-	}
 	stage := map[string]any{"name": in.Stage, "days": int64(0)}
 	if !in.StageEnteredAt.IsZero() {
 		stage["days"] = int64(in.Now.Sub(in.StageEnteredAt) / (24 * time.Hour))
 	}
+	measures, healthVar := healthVars(in.Health)
 	return map[string]any{
 		VarAccount:  AccountVar(in),
 		VarMeasures: measures,
 		VarHealth:   healthVar,
 		VarStage:    stage,
 	}
+}
+
+// healthVars returns the measures and health variables of a health result.
+func healthVars(res *health.Result) (measures, healthVar map[string]any) {
+	measures, healthVar = map[string]any{}, map[string]any{"scored": false}
+	if res == nil {
+		return measures, healthVar
+	}
+	if h := res.Status; h.Band != "" {
+		healthVar = map[string]any{"scored": true, "score": int64(h.Score), "band": string(h.Band)}
+	}
+	for i, m := range res.Status.Measures {
+		var v health.Value
+		if i < len(res.Values) {
+			v = res.Values[i]
+		}
+		mv := map[string]any{"score": int64(m.Score), "available": v.Available}
+		if v.Available {
+			mv["value"] = v.Raw
+		}
+		measures[m.Name] = mv
+	}
+	return measures, healthVar
 }

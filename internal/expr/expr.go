@@ -1,6 +1,4 @@
-// Package lifecycle holds the plan's CEL environment and the stage machine.
-// It is pure: no I/O, no clock of its own.
-package lifecycle
+package expr
 
 import (
 	"errors"
@@ -93,7 +91,7 @@ type Declared struct {
 
 // Types returns the declared types of the variables. Fields that may be
 // absent at run time (daysToRenewal without a renewal date, a measure's
-// value without a current value, health.score before the first score) are
+// value while it is not available, health.score before the first score) are
 // declared too: reading an absent one fails the evaluation, has() tests it.
 func Types() Declared {
 	str, i, dbl, b := apiservercel.StringType, apiservercel.IntType, apiservercel.DoubleType, apiservercel.BoolType

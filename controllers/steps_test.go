@@ -1,0 +1,952 @@
+package controllers
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/client-go/tools/events"
+	testingclock "k8s.io/utils/clock/testing"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
+	"customersuccess.dev/success-operator/internal/actions"
+	"customersuccess.dev/success-operator/internal/collect"
+	"customersuccess.dev/success-operator/internal/health"
+	"customersuccess.dev/success-operator/internal/lifecycle"
+	"customersuccess.dev/success-operator/internal/outbound"
+	"customersuccess.dev/success-operator/internal/sources"
+)
+
+// The steps of both reconcilers, each over a scope built by hand and a
+// reconciler struct without a manager. Steps that read the API read the
+// suite's control plane, in a namespace of their own.
+
+// stepModels returns an empty model cache.
+func stepModels(t *testing.T) *PlanModels {
+	t.Helper()
+	models, err := NewPlanModels()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return models
+}
+
+// validModel compiles plan and fails the test when it is not valid.
+func validModel(t *testing.T, models *PlanModels, plan *csv1alpha1.SuccessPlan) *PlanModel {
+	t.Helper()
+	m := models.Get(plan)
+	if !m.Valid() {
+		t.Fatalf("plan %s is not valid: %v", plan.Name, m.Errors)
+	}
+	return m
+}
+
+// recordedEvents drains a fake recorder.
+func recordedEvents(rec *events.FakeRecorder) []string {
+	var out []string
+	for {
+		select {
+		case e := <-rec.Events:
+			out = append(out, e)
+		default:
+			return out
+		}
+	}
+}
+
+// countingObserver counts evaluations and deliveries by outcome.
+type countingObserver struct {
+	evaluations, deliveries map[bool]int
+}
+
+func newCountingObserver() *countingObserver {
+	return &countingObserver{evaluations: map[bool]int{}, deliveries: map[bool]int{}}
+}
+
+func (o *countingObserver) ObserveEvaluation(ok bool) { o.evaluations[ok]++ }
+func (o *countingObserver) ObserveDelivery(ok bool)   { o.deliveries[ok]++ }
+
+// countingSourceObserver records the plans whose series were forgotten.
+type countingSourceObserver struct{ forgotten []types.NamespacedName }
+
+func (o *countingSourceObserver) ObservePull(types.NamespacedName, string, string, time.Duration, int, int) {
+	// Nothing is pulled: the collectors never start.
+}
+
+func (o *countingSourceObserver) ForgetPlan(key types.NamespacedName) {
+	o.forgotten = append(o.forgotten, key)
+}
+
+// failingLists is the real client whose next List of one type fails.
+func failingLists(list client.ObjectList) client.Client {
+	calls := &callCounter{}
+	calls.failNextLists(list, 1)
+	return &countingClient{Client: k8sClient, calls: calls}
+}
+
+// TestReconcilePlan: the plan step stops, with the reason and whether only
+// a spec change can help, when no plan can evaluate the account, and fills
+// status.plan, the scope's plan and its model otherwise. Only reading the
+// plans fails.
+func TestReconcilePlan(t *testing.T) {
+	ns := newNamespace(t)
+	broken := newPlan(ns, "broken", "broken", 0)
+	broken.Spec.Stages[1].ExitWhen = "health.score >="
+	create(t, newPlan(ns, "smb", "smb", 0), newPlan(ns, "gold", "gold", 0), newPlan(ns, "gold-high", "gold", 5), broken)
+
+	for _, tc := range []struct {
+		name   string
+		seg    string
+		ref    string
+		client client.Client
+		result stepResult
+		err    bool
+		// plan is the resolved plan, "" when none.
+		plan string
+		// statusPlan is status.plan afterwards (it was "previous").
+		statusPlan string
+		reason     string
+		message    string
+		stalled    bool
+	}{
+		{name: "no plan selects the account: NoPlan, not stalled", seg: "nobody", result: stop,
+			reason: csv1alpha1.NoPlanReason, message: "No SuccessPlan selects this account"},
+		{name: "the named plan does not exist: PlanNotFound, not stalled", seg: "smb", ref: "gone", result: stop,
+			reason: csv1alpha1.PlanNotFoundReason, message: `spec.successPlanRef.name: SuccessPlan "gone" not found`},
+		{name: "an invalid plan: PlanInvalid, stalled, the plan is named", seg: "broken", result: stop,
+			statusPlan: "broken", reason: csv1alpha1.PlanInvalidReason, stalled: true,
+			message: `SuccessPlan "broken" is not valid: spec.stages[1].exitWhen`},
+		{name: "a valid plan selecting the account proceeds", seg: "smb", result: proceed, plan: "smb", statusPlan: "smb"},
+		{name: "the highest priority plan wins", seg: "gold", result: proceed, plan: "gold-high", statusPlan: "gold-high"},
+		{name: "spec.successPlanRef beats the selectors", seg: "gold", ref: "smb", result: proceed, plan: "smb", statusPlan: "smb"},
+		{name: "a failed read of the plans is returned, nothing recorded", seg: "smb",
+			client: failingLists(&csv1alpha1.SuccessPlanList{}), result: stop, err: true, statusPlan: "previous"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			a := newAccount(ns, "acme", tc.seg)
+			if tc.ref != "" {
+				a.Spec.SuccessPlanRef = &csv1alpha1.LocalObjectReference{Name: tc.ref}
+			}
+			a.Status.Plan = "previous"
+			c := tc.client
+			if c == nil {
+				c = k8sClient
+			}
+			r := &CustomerAccountReconciler{Client: c, Models: stepModels(t)}
+			s := &accountScope{acct: a, now: epoch}
+
+			res, err := r.reconcilePlan(context.Background(), s)
+
+			g.Expect(err != nil).To(Equal(tc.err), "error: %v", err)
+			g.Expect(res).To(Equal(tc.result))
+			g.Expect(a.Status.Plan).To(Equal(tc.statusPlan))
+			g.Expect(s.out.reason).To(Equal(tc.reason))
+			g.Expect(s.out.stalled).To(Equal(tc.stalled))
+			if tc.message == "" {
+				g.Expect(s.out.message).To(BeEmpty())
+			} else {
+				g.Expect(s.out.message).To(HavePrefix(tc.message))
+			}
+			// Ready names the plan that manages the account, valid or not.
+			outPlan := tc.statusPlan
+			if tc.err {
+				outPlan = ""
+			}
+			g.Expect(s.out.plan).To(Equal(outPlan))
+			if tc.plan == "" {
+				g.Expect(s.plan).To(BeNil())
+				g.Expect(s.model).To(BeNil())
+				return
+			}
+			g.Expect(s.plan).NotTo(BeNil())
+			g.Expect(s.plan.Name).To(Equal(tc.plan))
+			g.Expect(s.model).NotTo(BeNil())
+			g.Expect(s.model.Valid()).To(BeTrue())
+			g.Expect(s.model.UID).To(Equal(s.plan.UID))
+			g.Expect(s.model.Generation).To(Equal(s.plan.Generation))
+			g.Expect(s.model).To(BeIdenticalTo(r.Models.Get(s.plan)), "the model comes from the shared cache")
+		})
+	}
+}
+
+// healthPlan has a remote measure (logins) and a static one (sentiment).
+func healthPlan() *csv1alpha1.SuccessPlan {
+	p := newPlan("customers", "smb", "smb", 0)
+	p.UID, p.Generation = "plan-uid", 4
+	p.Spec.Interval = metav1.Duration{Duration: 5 * time.Minute} // values are stale after 15m
+	p.Spec.Sources = []csv1alpha1.Source{
+		{Name: "telemetry", Prometheus: &csv1alpha1.PrometheusSource{URL: "http://prometheus.invalid"}},
+		{Name: "csm", Static: &csv1alpha1.StaticSource{}},
+	}
+	p.Spec.Measures = []csv1alpha1.Measure{
+		{Name: "logins", Source: "telemetry", Query: "sum by (account) (logins)",
+			Thresholds: csv1alpha1.Thresholds{Bad: 0, Good: 100}, Weight: 10},
+		{Name: "sentiment", Source: "csm", Key: "sentiment", Thresholds: csv1alpha1.Thresholds{Bad: 1, Good: 5}, Weight: 10},
+	}
+	return p
+}
+
+// TestReconcileHealth: the health step scores the account from the Store
+// and spec.signals into status.health and the scope, says which remote
+// measures it waits for, whether the band changed (with an Event), which
+// normalize expressions failed, and when the result changes by itself.
+func TestReconcileHealth(t *testing.T) {
+	now := epoch
+	planKey := types.NamespacedName{Namespace: "customers", Name: "smb"}
+	for _, tc := range []struct {
+		name string
+		// logins is the Store's value, observed 5m ago; nil when none.
+		logins    *float64
+		sentiment string
+		normalize string
+		prev      *csv1alpha1.HealthStatus
+
+		waiting     string
+		scored      bool
+		score       int32
+		band        csv1alpha1.Band
+		bandChanged bool
+		next        time.Time
+		failed      []string
+		events      []string
+	}{
+		{
+			name: "a remote measure without a value is waited for; the static one scores", sentiment: "5",
+			waiting: "Waiting for the first values of logins", scored: true, score: 100, band: csv1alpha1.BandGreen,
+			bandChanged: true, // a static value never turns stale: no next change
+			events:      []string{"Normal BandChanged Health band none -> Green (score 100)"},
+		},
+		{
+			name: "values from the Store and the spec score the account", logins: new(50.0), sentiment: "5",
+			scored: true, score: 75, band: csv1alpha1.BandGreen, bandChanged: true,
+			next:   now.Add(10*time.Minute + time.Nanosecond), // logins turns stale
+			events: []string{"Normal BandChanged Health band none -> Green (score 75)"},
+		},
+		{
+			name: "the same band is no change", logins: new(50.0), sentiment: "5",
+			prev:   &csv1alpha1.HealthStatus{Score: 80, Band: csv1alpha1.BandGreen},
+			scored: true, score: 75, band: csv1alpha1.BandGreen, next: now.Add(10*time.Minute + time.Nanosecond),
+		},
+		{
+			name: "a lower band is a change, with a Warning", logins: new(0.0), sentiment: "1",
+			prev:   &csv1alpha1.HealthStatus{Score: 80, Band: csv1alpha1.BandGreen},
+			scored: true, score: 0, band: csv1alpha1.BandRed, bandChanged: true, next: now.Add(10*time.Minute + time.Nanosecond),
+			events: []string{"Warning BandChanged Health band Green -> Red (score 0)"},
+		},
+		{
+			name: "nothing to score keeps the last band, which is no change",
+			prev: &csv1alpha1.HealthStatus{Score: 55, Band: csv1alpha1.BandYellow},
+			// sentiment is absent from the spec, logins from the Store.
+			waiting: "Waiting for the first values of logins", score: 55, band: csv1alpha1.BandYellow,
+		},
+		{
+			name: "a normalize expression failing at run time is recorded under its field", logins: new(50.0), sentiment: "5",
+			normalize: "value / account.signals.values.seats",
+			// logins has no value: sentiment alone scores.
+			scored: true, score: 100, band: csv1alpha1.BandGreen, bandChanged: true, next: now.Add(10*time.Minute + time.Nanosecond),
+			failed: []string{"spec.measures[0].normalize"},
+			events: []string{"Normal BandChanged Health band none -> Green (score 100)"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			p := healthPlan()
+			p.Spec.Measures[0].Normalize = tc.normalize
+			store := sources.NewStore()
+			if tc.logins != nil {
+				store.Put(planKey, "acme", "logins", sources.Sample{Value: *tc.logins}, now.Add(-5*time.Minute))
+			}
+			// Another account's value is not this one's.
+			store.Put(planKey, "other", "logins", sources.Sample{Value: 100}, now)
+			a := newAccount("customers", "acme", "smb")
+			if tc.sentiment != "" {
+				a.Spec.Signals.Values = map[string]csv1alpha1.Decimal{"sentiment": csv1alpha1.Decimal(tc.sentiment)}
+			}
+			a.Status.Health = tc.prev
+			rec := events.NewFakeRecorder(10)
+			r := &CustomerAccountReconciler{Models: stepModels(t), Store: store, Recorder: rec,
+				// Not started: waking a plan without a collector does nothing.
+				Collectors: &collect.Collectors{Store: store}}
+			s := &accountScope{acct: a, now: now, plan: p, model: validModel(t, r.Models, p)}
+
+			res, err := r.reconcileHealth(context.Background(), s)
+
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(res).To(Equal(proceed))
+			g.Expect(s.out.waiting).To(Equal(tc.waiting))
+			g.Expect(s.out.reason).To(BeEmpty(), "the health step never fails the account")
+			g.Expect(s.health).NotTo(BeNil())
+			g.Expect(s.health.Scored).To(Equal(tc.scored))
+			g.Expect(a.Status.Health).NotTo(BeNil())
+			g.Expect(*a.Status.Health).To(Equal(s.health.Status))
+			g.Expect(a.Status.Health.Score).To(Equal(tc.score))
+			g.Expect(a.Status.Health.Band).To(Equal(tc.band))
+			g.Expect(a.Status.Health.PlanGeneration).To(Equal(int64(4)))
+			g.Expect(a.Status.Health.Measures).To(HaveLen(2))
+			g.Expect(s.bandChanged).To(Equal(tc.bandChanged))
+			g.Expect(s.next).To(Equal(tc.next))
+			var failed []string
+			for _, e := range s.failed {
+				failed = append(failed, e.Field)
+			}
+			g.Expect(failed).To(Equal(tc.failed))
+			g.Expect(recordedEvents(rec)).To(Equal(tc.events))
+		})
+	}
+}
+
+// stageHealth is a health result in which seats and sentiment have values.
+func stageHealth(score int32, band csv1alpha1.Band, seats float64) *health.Result {
+	return &health.Result{
+		Status: csv1alpha1.HealthStatus{Score: score, Band: band,
+			Measures: []csv1alpha1.MeasureStatus{{Name: "seats"}, {Name: "sentiment"}}},
+		Values: []health.Value{{Available: true, Raw: seats}, {Available: true, Raw: 4}},
+		Scored: true,
+	}
+}
+
+// TestReconcileStage: the stage step runs the stage machine: a transition
+// sets status.stage and stageEnteredAt and appends to the history with an
+// Event; without one, a band change appends to the history; the step
+// records an overdue stage, failed expressions and the next deadline.
+func TestReconcileStage(t *testing.T) {
+	now := epoch
+	daysAgo := func(d int) *metav1.Time { return lifecycle.Stamp(now.AddDate(0, 0, -d)) }
+	earlier := csv1alpha1.HistoryEntry{At: *daysAgo(10), Score: 50, Band: csv1alpha1.BandYellow, Stage: "Onboarding"}
+	for _, tc := range []struct {
+		name        string
+		stage       string
+		enteredAt   *metav1.Time
+		objectives  []csv1alpha1.ObjectiveStatus
+		churned     bool
+		health      *health.Result
+		bandChanged bool
+
+		wantStage      string
+		wantEnteredAt  *metav1.Time
+		wantHistory    []csv1alpha1.HistoryEntry
+		wantObjectives map[string]csv1alpha1.ObjectiveState
+		transitions    []string
+		overdue        bool
+		failed         []string
+		next           time.Time
+		events         []string
+	}{
+		{
+			name: "a new account enters the first stage", health: stageHealth(50, csv1alpha1.BandYellow, 0), bandChanged: true,
+			wantStage: "Onboarding", wantEnteredAt: lifecycle.Stamp(now),
+			wantHistory:    []csv1alpha1.HistoryEntry{{At: *lifecycle.Stamp(now), Score: 50, Band: csv1alpha1.BandYellow, Stage: "Onboarding"}},
+			wantObjectives: map[string]csv1alpha1.ObjectiveState{"first-login": csv1alpha1.ObjectivePending},
+			transitions:    []string{"Entered stage Onboarding"},
+			next:           now.Add(720*time.Hour + time.Nanosecond), // Onboarding's maxDuration
+			events:         []string{"Normal StageEntered Entered stage Onboarding"},
+		},
+		{
+			name: "met exit criteria move to the next stage", stage: "Onboarding", enteredAt: daysAgo(8),
+			health: stageHealth(50, csv1alpha1.BandYellow, 30),
+			objectives: []csv1alpha1.ObjectiveStatus{{Name: "first-login", Stage: "Onboarding",
+				State: csv1alpha1.ObjectivePending, At: daysAgo(8)}},
+			wantStage: "Adoption", wantEnteredAt: lifecycle.Stamp(now),
+			wantHistory:    []csv1alpha1.HistoryEntry{earlier, {At: *lifecycle.Stamp(now), Score: 50, Band: csv1alpha1.BandYellow, Stage: "Adoption"}},
+			wantObjectives: map[string]csv1alpha1.ObjectiveState{"first-login": csv1alpha1.ObjectiveAchieved},
+			transitions:    []string{"Stage Onboarding -> Adoption (StageExited)"},
+			events:         []string{"Normal StageExited Stage Onboarding -> Adoption (StageExited)"},
+		},
+		{
+			name: "without a transition a band change is one history entry", stage: "Onboarding", enteredAt: daysAgo(2),
+			health: stageHealth(80, csv1alpha1.BandGreen, 10), bandChanged: true,
+			wantStage: "Onboarding", wantEnteredAt: daysAgo(2),
+			wantHistory:    []csv1alpha1.HistoryEntry{earlier, {At: *lifecycle.Stamp(now), Score: 80, Band: csv1alpha1.BandGreen, Stage: "Onboarding"}},
+			wantObjectives: map[string]csv1alpha1.ObjectiveState{"first-login": csv1alpha1.ObjectiveAchieved},
+			next:           now.AddDate(0, 0, -2).Add(720*time.Hour + time.Nanosecond),
+		},
+		{
+			name: "without a transition nor a band change the history stays", stage: "Onboarding", enteredAt: daysAgo(2),
+			health:    stageHealth(80, csv1alpha1.BandGreen, 0),
+			wantStage: "Onboarding", wantEnteredAt: daysAgo(2), wantHistory: []csv1alpha1.HistoryEntry{earlier},
+			wantObjectives: map[string]csv1alpha1.ObjectiveState{"first-login": csv1alpha1.ObjectivePending},
+			next:           now.AddDate(0, 0, -2).Add(720*time.Hour + time.Nanosecond),
+		},
+		{
+			name: "a stage past its maxDuration is overdue, its pending objectives too", stage: "Onboarding", enteredAt: daysAgo(31),
+			health:    stageHealth(50, csv1alpha1.BandYellow, 0),
+			wantStage: "Onboarding", wantEnteredAt: daysAgo(31), wantHistory: []csv1alpha1.HistoryEntry{earlier},
+			wantObjectives: map[string]csv1alpha1.ObjectiveState{"first-login": csv1alpha1.ObjectiveOverdue},
+			overdue:        true,
+		},
+		{
+			name: "a churned ledger moves to Churned", stage: "Adoption", enteredAt: daysAgo(40), churned: true,
+			health:    stageHealth(20, csv1alpha1.BandRed, 0),
+			wantStage: csv1alpha1.StageChurned, wantEnteredAt: lifecycle.Stamp(now),
+			wantHistory: []csv1alpha1.HistoryEntry{earlier, {At: *lifecycle.Stamp(now), Score: 20, Band: csv1alpha1.BandRed,
+				Stage: csv1alpha1.StageChurned}},
+			wantObjectives: map[string]csv1alpha1.ObjectiveState{},
+			transitions:    []string{"Stage Adoption -> Churned (Churned)"},
+			events:         []string{"Warning Churned Stage Adoption -> Churned (Churned)"},
+		},
+		{
+			name: "expressions failing at run time are recorded and change nothing", stage: "Onboarding", enteredAt: daysAgo(8),
+			// No measures: measures.seats does not exist.
+			health:    &health.Result{Status: csv1alpha1.HealthStatus{Score: 50, Band: csv1alpha1.BandYellow}, Scored: true},
+			wantStage: "Onboarding", wantEnteredAt: daysAgo(8), wantHistory: []csv1alpha1.HistoryEntry{earlier},
+			wantObjectives: map[string]csv1alpha1.ObjectiveState{"first-login": csv1alpha1.ObjectivePending},
+			failed:         []string{"spec.stages[0].objectives[0].when", "spec.stages[0].exitWhen"},
+			next:           now.AddDate(0, 0, -8).Add(720*time.Hour + time.Nanosecond),
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			p := lifecyclePlan("customers", "http://hooks.invalid/")
+			a := newAccount("customers", "acme", "smb")
+			a.Spec.Contract.RenewalDate = "2027-11-24" // a year away: Nurturing's exit does not hold
+			if tc.churned {
+				a.Spec.Contract.Revenue = append(a.Spec.Contract.Revenue,
+					csv1alpha1.LedgerEntry{Date: "2026-11-01", Type: csv1alpha1.LedgerChurn, Amount: "3000"})
+			}
+			a.Status.Stage, a.Status.StageEnteredAt, a.Status.Objectives = tc.stage, tc.enteredAt, tc.objectives
+			if tc.stage != "" {
+				a.Status.History = []csv1alpha1.HistoryEntry{earlier}
+			}
+			a.Status.Health = &tc.health.Status
+			rec := events.NewFakeRecorder(10)
+			r := &CustomerAccountReconciler{Models: stepModels(t), Recorder: rec}
+			s := &accountScope{acct: a, now: now, plan: p, model: validModel(t, r.Models, p),
+				health: tc.health, bandChanged: tc.bandChanged}
+
+			res, err := r.reconcileStage(context.Background(), s)
+
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(res).To(Equal(proceed))
+			g.Expect(a.Status.Stage).To(Equal(tc.wantStage))
+			g.Expect(s.stage.Stage).To(Equal(tc.wantStage))
+			g.Expect(a.Status.StageEnteredAt).To(Equal(tc.wantEnteredAt))
+			g.Expect(a.Status.History).To(Equal(tc.wantHistory))
+			objectives := map[string]csv1alpha1.ObjectiveState{}
+			for _, o := range a.Status.Objectives {
+				objectives[o.Name] = o.State
+			}
+			g.Expect(objectives).To(Equal(tc.wantObjectives))
+			var transitions []string
+			for _, tr := range s.stage.Transitions {
+				transitions = append(transitions, tr.String())
+			}
+			g.Expect(transitions).To(Equal(tc.transitions))
+			g.Expect(s.stage.Overdue).To(Equal(tc.overdue))
+			var failed []string
+			for _, e := range s.failed {
+				failed = append(failed, e.Field)
+			}
+			g.Expect(failed).To(Equal(tc.failed))
+			g.Expect(s.next).To(Equal(tc.next))
+			g.Expect(recordedEvents(rec)).To(Equal(tc.events))
+		})
+	}
+}
+
+// TestReconcileSignals: the signals step sets AtRisk (the plan's
+// expression, else an overdue stage, else a Red band) and ExpansionReady,
+// and makes every expression failed at run time, its own or an earlier
+// step's, Ready=False EvaluationFailed naming the field.
+func TestReconcileSignals(t *testing.T) {
+	green := &csv1alpha1.HealthStatus{Score: 80, Band: csv1alpha1.BandGreen}
+	red := &csv1alpha1.HealthStatus{Score: 30, Band: csv1alpha1.BandRed}
+	earlier := field.Invalid(field.NewPath("spec", "measures").Index(0).Child("normalize"), "value / 0", "division by zero")
+	const atRisk, expansion = "account.signals.values.risk >= 1.0", "account.signals.values.wanted > 10.0"
+	type cond struct{ status, reason, message string }
+	for _, tc := range []struct {
+		name      string
+		atRisk    string
+		expansion string
+		values    map[string]csv1alpha1.Decimal
+		health    *csv1alpha1.HealthStatus
+		overdue   bool
+		earlier   bool
+
+		risk, exp cond
+		failed    []string
+		reason    string
+		message   string
+	}{
+		{
+			name: "nothing holds", atRisk: atRisk, expansion: expansion, health: green,
+			values: map[string]csv1alpha1.Decimal{"risk": "0", "wanted": "1"},
+			risk:   cond{"False", csv1alpha1.NoRiskReason, "No risk signal holds"},
+			exp:    cond{"False", csv1alpha1.NoExpansionSignalReason, "No expansion signal holds"},
+		},
+		{
+			name: "the expressions hold", atRisk: atRisk, expansion: expansion, health: green,
+			values: map[string]csv1alpha1.Decimal{"risk": "1", "wanted": "20"},
+			risk:   cond{"True", csv1alpha1.AtRiskSignalReason, "spec.signals.atRisk holds: " + atRisk},
+			exp:    cond{"True", csv1alpha1.ExpansionSignalReason, "spec.signals.expansion holds: " + expansion},
+		},
+		{
+			name: "an overdue stage is a risk", atRisk: atRisk, health: green, overdue: true,
+			values: map[string]csv1alpha1.Decimal{"risk": "0"},
+			risk:   cond{"True", csv1alpha1.StageOverdueReason, "Stage Onboarding outlived its maxDuration"},
+			exp:    cond{"False", csv1alpha1.NoExpansionSignalReason, "No expansion signal holds"},
+		},
+		{
+			name: "a Red band is a risk, without any expression", health: red,
+			risk: cond{"True", csv1alpha1.RedBandReason, "Health score 30 is Red"},
+			exp:  cond{"False", csv1alpha1.NoExpansionSignalReason, "No expansion signal holds"},
+		},
+		{
+			name: "an overdue stage comes before a Red band", health: red, overdue: true,
+			risk: cond{"True", csv1alpha1.StageOverdueReason, "Stage Onboarding outlived its maxDuration"},
+			exp:  cond{"False", csv1alpha1.NoExpansionSignalReason, "No expansion signal holds"},
+		},
+		{
+			name: "the expression comes before the rest", atRisk: atRisk, health: red, overdue: true,
+			values: map[string]csv1alpha1.Decimal{"risk": "2"},
+			risk:   cond{"True", csv1alpha1.AtRiskSignalReason, "spec.signals.atRisk holds: " + atRisk},
+			exp:    cond{"False", csv1alpha1.NoExpansionSignalReason, "No expansion signal holds"},
+		},
+		{
+			name: "a failing expression is Unknown and fails the evaluation, naming the field", atRisk: atRisk, expansion: expansion,
+			health: green, values: map[string]csv1alpha1.Decimal{"wanted": "20"},
+			risk:   cond{"Unknown", csv1alpha1.EvaluationFailedReason, "spec.signals.atRisk: no such key: risk"},
+			exp:    cond{"True", csv1alpha1.ExpansionSignalReason, "spec.signals.expansion holds: " + expansion},
+			failed: []string{"spec.signals.atRisk"}, reason: csv1alpha1.EvaluationFailedReason,
+			message: `spec.signals.atRisk: Invalid value: "` + atRisk + `": no such key: risk`,
+		},
+		{
+			name: "a failing expression of an earlier step fails the evaluation", atRisk: atRisk, health: red, earlier: true,
+			values: map[string]csv1alpha1.Decimal{"risk": "0"},
+			risk:   cond{"True", csv1alpha1.RedBandReason, "Health score 30 is Red"},
+			exp:    cond{"False", csv1alpha1.NoExpansionSignalReason, "No expansion signal holds"},
+			failed: []string{"spec.measures[0].normalize"}, reason: csv1alpha1.EvaluationFailedReason,
+			message: `spec.measures[0].normalize: Invalid value: "value / 0": division by zero`,
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			p := newPlan("customers", "smb", "smb", 0)
+			p.Spec.Signals = csv1alpha1.PlanSignals{AtRisk: tc.atRisk, Expansion: tc.expansion}
+			a := newAccount("customers", "acme", "smb")
+			a.Spec.Signals.Values = tc.values
+			a.Status.Health = tc.health
+			obs := newCountingObserver()
+			r := &CustomerAccountReconciler{Models: stepModels(t), Metrics: obs}
+			s := &accountScope{acct: a, now: epoch, plan: p, model: validModel(t, r.Models, p),
+				health: &health.Result{Status: *tc.health, Scored: true},
+				stage:  lifecycle.Step{State: lifecycle.State{Stage: "Onboarding"}, Overdue: tc.overdue}}
+			if tc.earlier {
+				s.failed = field.ErrorList{earlier}
+			}
+
+			res, err := r.reconcileSignals(context.Background(), s)
+
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(res).To(Equal(proceed))
+			g.Expect(s.signals).To(HaveLen(2))
+			byType := map[string]cond{}
+			for _, c := range s.signals {
+				byType[c.Type] = cond{string(c.Status), c.Reason, c.Message}
+			}
+			g.Expect(byType[csv1alpha1.AtRiskCondition]).To(Equal(tc.risk))
+			g.Expect(byType[csv1alpha1.ExpansionReadyCondition]).To(Equal(tc.exp))
+			var failed []string
+			for _, e := range s.failed {
+				failed = append(failed, e.Field)
+			}
+			g.Expect(failed).To(Equal(tc.failed))
+			g.Expect(s.out.reason).To(Equal(tc.reason))
+			g.Expect(s.out.message).To(Equal(tc.message))
+			g.Expect(s.out.stalled).To(BeFalse(), "a run-time failure can pass by itself")
+			g.Expect(obs.evaluations).To(Equal(map[bool]int{tc.reason == "": 1}))
+		})
+	}
+}
+
+// TestReconcileDeliveries: the deliveries step makes one attempt of each
+// due webhook, signed with the key of its Secret, and records the outcome:
+// Delivered, or the error and when it retries, or Failed after the last
+// attempt.
+func TestReconcileDeliveries(t *testing.T) {
+	ns := newNamespace(t)
+	create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "hook-key"},
+		Data: map[string][]byte{"key": []byte("s3cret")}})
+	now := epoch
+	pending := func(name, key string, attempts int32) csv1alpha1.ActionStatus {
+		return csv1alpha1.ActionStatus{Name: name, Stage: "Onboarding", Key: key, State: csv1alpha1.ActionPending,
+			Attempts: attempts, At: lifecycle.Stamp(now.Add(-time.Minute))}
+	}
+	for _, tc := range []struct {
+		name     string
+		actions  []csv1alpha1.ActionStatus
+		due      []int
+		failures map[string]int
+		// secret is the Secret the webhooks name.
+		secret string
+
+		want      []csv1alpha1.ActionStatus
+		delivered map[string][]string
+		attempts  map[string]int
+		next      time.Time
+		outcomes  map[bool]int
+		events    []string
+	}{
+		{
+			name: "nothing due, nothing sent", actions: []csv1alpha1.ActionStatus{pending("welcome", "k1", 0)},
+			want: []csv1alpha1.ActionStatus{pending("welcome", "k1", 0)}, attempts: map[string]int{}, outcomes: map[bool]int{},
+		},
+		{
+			name: "a due webhook is delivered once", actions: []csv1alpha1.ActionStatus{pending("welcome", "k1", 0)}, due: []int{0},
+			want: []csv1alpha1.ActionStatus{{Name: "welcome", Stage: "Onboarding", Key: "k1", State: csv1alpha1.ActionDelivered,
+				Attempts: 1, At: lifecycle.Stamp(now)}},
+			delivered: map[string][]string{"welcome": {"k1"}}, attempts: map[string]int{"welcome": 1},
+			outcomes: map[bool]int{true: 1},
+			events:   []string{"Normal ActionDelivered Action welcome delivered (key k1)"},
+		},
+		{
+			name:    "only the due entries are attempted",
+			actions: []csv1alpha1.ActionStatus{pending("welcome", "k1", 0), pending("flaky", "k2", 0)}, due: []int{1},
+			want: []csv1alpha1.ActionStatus{pending("welcome", "k1", 0), {Name: "flaky", Stage: "Onboarding", Key: "k2",
+				State: csv1alpha1.ActionDelivered, Attempts: 1, At: lifecycle.Stamp(now)}},
+			delivered: map[string][]string{"flaky": {"k2"}}, attempts: map[string]int{"flaky": 1},
+			outcomes: map[bool]int{true: 1},
+			events:   []string{"Normal ActionDelivered Action flaky delivered (key k2)"},
+		},
+		{
+			name:    "a failed attempt records the error and retries after the backoff",
+			actions: []csv1alpha1.ActionStatus{pending("flaky", "k2", 0)}, due: []int{0}, failures: map[string]int{"flaky": 1},
+			want: []csv1alpha1.ActionStatus{{Name: "flaky", Stage: "Onboarding", Key: "k2", State: csv1alpha1.ActionPending,
+				Attempts: 1, At: lifecycle.Stamp(now), Message: "HTTP 503"}},
+			attempts: map[string]int{"flaky": 1}, next: now.Add(actions.Backoff(1)), outcomes: map[bool]int{false: 1},
+		},
+		{
+			name:    "the last attempt failing fails the action, without a retry",
+			actions: []csv1alpha1.ActionStatus{pending("flaky", "k2", actions.MaxAttempts-1)}, due: []int{0},
+			failures: map[string]int{"flaky": 1},
+			want: []csv1alpha1.ActionStatus{{Name: "flaky", Stage: "Onboarding", Key: "k2", State: csv1alpha1.ActionFailed,
+				Attempts: actions.MaxAttempts, At: lifecycle.Stamp(now), Message: "HTTP 503"}},
+			attempts: map[string]int{"flaky": 1}, outcomes: map[bool]int{false: 1},
+			events: []string{"Warning ActionFailed Action flaky failed after 5 attempts: HTTP 503"},
+		},
+		{
+			name: "a missing signing Secret sends nothing and retries", secret: "missing-key",
+			actions: []csv1alpha1.ActionStatus{pending("welcome", "k1", 0)}, due: []int{0},
+			want: []csv1alpha1.ActionStatus{{Name: "welcome", Stage: "Onboarding", Key: "k1", State: csv1alpha1.ActionPending,
+				Attempts: 1, At: lifecycle.Stamp(now), Message: "secret missing-key: NotFound"}},
+			attempts: map[string]int{}, next: now.Add(actions.Backoff(1)), outcomes: map[bool]int{false: 1},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			rcv := newReceiver(t, "s3cret")
+			for k, v := range tc.failures {
+				rcv.failures[k] = v
+			}
+			p := lifecyclePlan(ns, rcv.URL)
+			if tc.secret != "" {
+				for i := range p.Spec.Stages[0].Actions {
+					p.Spec.Stages[0].Actions[i].Webhook.SecretRef.Name = tc.secret
+				}
+			}
+			a := newAccount(ns, "acme", "smb")
+			a.Status.Actions = tc.actions
+			a.Status.Health = &csv1alpha1.HealthStatus{Score: 80, Band: csv1alpha1.BandGreen}
+			obs := newCountingObserver()
+			rec := events.NewFakeRecorder(10)
+			r := &CustomerAccountReconciler{Secrets: k8sClient, Recorder: rec, Metrics: obs,
+				Sender: &actions.Sender{Client: outbound.NewClient(outbound.Options{})}}
+			s := &accountScope{acct: a, now: now, plan: p, due: tc.due, claimed: true}
+
+			res, err := r.reconcileDeliveries(context.Background(), s)
+
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(res).To(Equal(proceed))
+			g.Expect(a.Status.Actions).To(Equal(tc.want))
+			for _, name := range []string{"welcome", "flaky"} {
+				keys, once := rcv.delivered(name)
+				g.Expect(keys).To(Equal(tc.delivered[name]), name)
+				g.Expect(once).To(BeTrue(), "each key once, every signature valid")
+			}
+			rcv.mu.Lock()
+			g.Expect(rcv.attempts).To(Equal(tc.attempts))
+			rcv.mu.Unlock()
+			g.Expect(s.next).To(Equal(tc.next))
+			g.Expect(obs.deliveries).To(Equal(tc.outcomes))
+			g.Expect(recordedEvents(rec)).To(Equal(tc.events))
+		})
+	}
+}
+
+// TestReconcileModel: the model step compiles the plan once per
+// generation, in the shared cache, and lists what admission cannot
+// check: measures naming a missing source or lacking a query, selectors
+// that do not parse, expressions that do not compile.
+func TestReconcileModel(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		mutate func(*csv1alpha1.SuccessPlan)
+		errors []string
+	}{
+		{name: "a valid plan", mutate: func(*csv1alpha1.SuccessPlan) {}},
+		{name: "an expression that does not compile",
+			mutate: func(p *csv1alpha1.SuccessPlan) { p.Spec.Stages[1].ExitWhen = "health.score >=" },
+			errors: []string{"spec.stages[1].exitWhen"}},
+		{name: "an expression of the wrong type",
+			mutate: func(p *csv1alpha1.SuccessPlan) { p.Spec.Signals.AtRisk = "health.score" },
+			errors: []string{"spec.signals.atRisk"}},
+		{name: "a measure naming a missing source",
+			mutate: func(p *csv1alpha1.SuccessPlan) { p.Spec.Measures[0].Source = "crm" },
+			errors: []string{"spec.measures[0].source"}},
+		{name: "a prometheus measure without a query",
+			mutate: func(p *csv1alpha1.SuccessPlan) {
+				p.Spec.Sources = append(p.Spec.Sources, csv1alpha1.Source{Name: "telemetry",
+					Prometheus: &csv1alpha1.PrometheusSource{URL: "http://prometheus.invalid"}})
+				p.Spec.Measures[0].Source = "telemetry"
+			},
+			errors: []string{"spec.measures[0].query"}},
+		{name: "a selector that does not parse",
+			mutate: func(p *csv1alpha1.SuccessPlan) {
+				p.Spec.AccountSelector = &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
+					{Key: "customersuccess.dev/segment", Operator: "Near", Values: []string{"smb"}}}}
+			},
+			errors: []string{"spec.accountSelector"}},
+		{name: "every error at once",
+			mutate: func(p *csv1alpha1.SuccessPlan) {
+				p.Spec.Measures[0].Source = "crm"
+				p.Spec.Stages[0].ExitWhen = "stage.days >"
+			},
+			errors: []string{"spec.measures[0].source", "spec.stages[0].exitWhen"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			p := newPlan("customers", "smb", "smb", 0)
+			p.UID, p.Generation = "plan-uid", 3
+			tc.mutate(p)
+			r := &SuccessPlanReconciler{Models: stepModels(t)}
+			s := &planScope{plan: p, now: epoch}
+
+			g.Expect(r.reconcileModel(context.Background(), s)).To(Succeed())
+
+			g.Expect(s.model).NotTo(BeNil())
+			g.Expect(s.model.UID).To(Equal(p.UID))
+			g.Expect(s.model.Generation).To(Equal(int64(3)))
+			g.Expect(s.model.Valid()).To(Equal(len(tc.errors) == 0))
+			fields := map[string]bool{}
+			for _, e := range s.model.Errors {
+				fields[e.Field] = true
+			}
+			g.Expect(fields).To(HaveLen(len(tc.errors)), "errors: %v", s.model.Errors)
+			for _, f := range tc.errors {
+				g.Expect(fields).To(HaveKey(HavePrefix(f)), "errors: %v", s.model.Errors)
+			}
+			if tc.errors == nil {
+				g.Expect(s.model.Expressions.ExitWhen).To(HaveKey("Onboarding"))
+				g.Expect(s.model.Expressions.AtRisk).NotTo(BeNil())
+			}
+
+			// The same generation is compiled once; a new one again.
+			again := &planScope{plan: p}
+			g.Expect(r.reconcileModel(context.Background(), again)).To(Succeed())
+			g.Expect(again.model).To(BeIdenticalTo(s.model))
+			next := p.DeepCopy()
+			next.Generation = 4
+			newer := &planScope{plan: next}
+			g.Expect(r.reconcileModel(context.Background(), newer)).To(Succeed())
+			g.Expect(newer.model).NotTo(BeIdenticalTo(s.model))
+			g.Expect(newer.model.Generation).To(Equal(int64(4)))
+		})
+	}
+}
+
+// TestReconcileCollector: the collector step ensures a collector for a
+// valid plan and stops (forgetting the plan's values and series) the
+// collector of an invalid one; without Collectors it does nothing. The
+// Collectors are never started: an ensured plan waits for Start, so it is
+// not Running.
+func TestReconcileCollector(t *testing.T) {
+	valid := &PlanModel{}
+	invalid := &PlanModel{Errors: field.ErrorList{field.Invalid(field.NewPath("spec", "stages").Index(1).Child("exitWhen"), "x", "bad")}}
+	key := types.NamespacedName{Namespace: "customers", Name: "smb"}
+	other := types.NamespacedName{Namespace: "customers", Name: "enterprise"}
+	for _, tc := range []struct {
+		name       string
+		collectors bool
+		model      *PlanModel
+		// kept: the plan's values are still in the Store.
+		kept      bool
+		forgotten []types.NamespacedName
+	}{
+		{name: "without collectors a valid plan runs none", model: valid, kept: true},
+		{name: "without collectors an invalid plan stops none", model: invalid, kept: true},
+		{name: "a valid plan is ensured, its values kept", collectors: true, model: valid, kept: true},
+		{name: "an invalid plan's collector is stopped, its values and series forgotten", collectors: true, model: invalid,
+			forgotten: []types.NamespacedName{key}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			p := newPlan(key.Namespace, key.Name, "smb", 0)
+			p.Generation = 2
+			store := sources.NewStore()
+			store.Put(key, "acme", "logins", sources.Sample{Value: 7}, epoch)
+			store.Put(other, "acme", "logins", sources.Sample{Value: 9}, epoch)
+			metrics := &countingSourceObserver{}
+			r := &SuccessPlanReconciler{}
+			var cs *collect.Collectors
+			if tc.collectors {
+				cs = &collect.Collectors{Store: store, Metrics: metrics, Clock: testingclock.NewFakeClock(epoch)}
+				r.Collectors = cs
+			}
+			s := &planScope{plan: p, now: epoch, model: tc.model}
+
+			g.Expect(r.reconcileCollector(context.Background(), s)).To(Succeed())
+
+			_, kept := store.Get(key, "acme", "logins")
+			g.Expect(kept).To(Equal(tc.kept))
+			_, otherKept := store.Get(other, "acme", "logins")
+			g.Expect(otherKept).To(BeTrue(), "another plan's values are untouched")
+			g.Expect(metrics.forgotten).To(Equal(tc.forgotten))
+			if cs != nil {
+				_, running := cs.Running(key)
+				g.Expect(running).To(BeFalse(), "nothing runs before Start")
+			}
+		})
+	}
+}
+
+// setStatus writes an account's status after creating it.
+func setStatus(t *testing.T, a *csv1alpha1.CustomerAccount, st csv1alpha1.CustomerAccountStatus) {
+	t.Helper()
+	create(t, a)
+	a.Status = st
+	if err := k8sClient.Status().Update(context.Background(), a); err != nil {
+		t.Fatalf("status of %s: %v", a.Name, err)
+	}
+}
+
+// TestReconcilePortfolio: the portfolio step counts the accounts a plan
+// manages by stage (every stage of the plan and Churned, zeros included)
+// and band, sums their MRR and the MRR at risk, counts those not yet
+// evaluated with the plan's generation, and computes the KPIs; a failure to
+// compute them keeps the last ones, and only failed reads are returned.
+func TestReconcilePortfolio(t *testing.T) {
+	ns := newNamespace(t)
+	smb := newPlan(ns, "smb", "smb", 0)
+	vip := newPlan(ns, "vip", "vip", 0)
+	idle := newPlan(ns, "idle", "nobody", 0)
+	idle.Spec.Stages = append(idle.Spec.Stages, csv1alpha1.Stage{Name: "Renewal"})
+	create(t, smb, vip, idle)
+	gen := smb.Generation
+	cond := func(typ string) metav1.Condition {
+		return metav1.Condition{Type: typ, Status: metav1.ConditionTrue, Reason: "Test", Message: "test",
+			LastTransitionTime: metav1.NewTime(epoch)}
+	}
+	hs := func(score int32, band csv1alpha1.Band, generation int64) *csv1alpha1.HealthStatus {
+		return &csv1alpha1.HealthStatus{Score: score, Band: band, PlanGeneration: generation}
+	}
+	// Evaluated with the current generation, Green.
+	setStatus(t, ledgerAccount(ns, "green", "5", 100, csv1alpha1.LedgerNew, "1000"),
+		csv1alpha1.CustomerAccountStatus{Stage: "Onboarding", Health: hs(90, csv1alpha1.BandGreen, gen)})
+	// Red, evaluated with an older generation: at risk, and pending.
+	setStatus(t, ledgerAccount(ns, "red", "1", 100, csv1alpha1.LedgerNew, "500"),
+		csv1alpha1.CustomerAccountStatus{Stage: "Adoption", Health: hs(20, csv1alpha1.BandRed, gen-1)})
+	// AtRisk while Yellow: at risk.
+	setStatus(t, ledgerAccount(ns, "risky", "3", 100, csv1alpha1.LedgerNew, "200"),
+		csv1alpha1.CustomerAccountStatus{Stage: "Onboarding", Health: hs(50, csv1alpha1.BandYellow, gen),
+			Conditions: []metav1.Condition{cond(csv1alpha1.AtRiskCondition)}})
+	// Churned: counted in Churned, no MRR.
+	setStatus(t, ledgerAccount(ns, "leaver", "3", 100, csv1alpha1.LedgerNew, "300", 10, csv1alpha1.LedgerChurn, "300"),
+		csv1alpha1.CustomerAccountStatus{Stage: csv1alpha1.StageChurned, Health: hs(30, csv1alpha1.BandRed, gen)})
+	// Never evaluated: pending, no stage, no band.
+	create(t, ledgerAccount(ns, "newcomer", "3", 2, csv1alpha1.LedgerNew, "10"))
+	// Suspended and Stalled accounts wait for a spec change, not for the
+	// operator: not pending.
+	suspended := ledgerAccount(ns, "suspended", "3", 100, csv1alpha1.LedgerNew, "20")
+	suspended.Spec.Suspend = true
+	create(t, suspended)
+	// A ledger below zero: counted, left out of the sums.
+	setStatus(t, ledgerAccount(ns, "stalled", "3", 100, csv1alpha1.LedgerNew, "40", 50, csv1alpha1.LedgerContraction, "80"),
+		csv1alpha1.CustomerAccountStatus{Conditions: []metav1.Condition{cond(csv1alpha1.StalledCondition)}})
+	// Not smb's: another segment, and an explicit reference to vip.
+	create(t, newAccount(ns, "elsewhere", "enterprise"))
+	referred := ledgerAccount(ns, "referred", "3", 100, csv1alpha1.LedgerNew, "70")
+	referred.Spec.SuccessPlanRef = &csv1alpha1.LocalObjectReference{Name: "vip"}
+	create(t, referred)
+
+	lastKPIs := &csv1alpha1.KPIs{Period: "last"}
+	for _, tc := range []struct {
+		name   string
+		plan   *csv1alpha1.SuccessPlan
+		client client.Client
+		margin csv1alpha1.Decimal
+		err    bool
+
+		accounts  int32
+		stages    map[string]int32
+		bands     csv1alpha1.BandCounts
+		mrr, risk csv1alpha1.Decimal
+		pending   int32
+		// kpis is the KPIs' period; "last" when the last ones are kept.
+		kpis string
+	}{
+		{
+			name: "the managed accounts are counted and summed", plan: smb,
+			accounts: 7, stages: map[string]int32{"Onboarding": 2, "Adoption": 1, csv1alpha1.StageChurned: 1},
+			bands: csv1alpha1.BandCounts{Green: 1, Yellow: 1, Red: 2}, mrr: "1730", risk: "700", pending: 2, kpis: "720h",
+		},
+		{
+			name: "an account referring to a plan is that plan's", plan: vip,
+			accounts: 1, stages: map[string]int32{"Onboarding": 0, "Adoption": 0, csv1alpha1.StageChurned: 0},
+			mrr: "70", risk: "0", pending: 1, kpis: "720h",
+		},
+		{
+			name: "a plan without accounts counts explicit zeros", plan: idle,
+			stages: map[string]int32{"Onboarding": 0, "Adoption": 0, "Renewal": 0, csv1alpha1.StageChurned: 0},
+			mrr:    "0", risk: "0", kpis: "720h",
+		},
+		{
+			name: "a gross margin that does not parse keeps the last KPIs, not the counts", plan: smb, margin: "lots",
+			accounts: 7, stages: map[string]int32{"Onboarding": 2, "Adoption": 1, csv1alpha1.StageChurned: 1},
+			bands: csv1alpha1.BandCounts{Green: 1, Yellow: 1, Red: 2}, mrr: "1730", risk: "700", pending: 2, kpis: "last",
+		},
+		{
+			name: "a failed read of the accounts is returned, the status untouched", plan: smb,
+			client: failingLists(&csv1alpha1.CustomerAccountList{}), err: true,
+			accounts: 99, stages: map[string]int32{"Gone": 3}, mrr: "1", risk: "1", pending: 5, kpis: "last",
+		},
+		{
+			name: "a failed read of the plans is returned", plan: smb,
+			client: failingLists(&csv1alpha1.SuccessPlanList{}), err: true,
+			accounts: 99, stages: map[string]int32{"Gone": 3}, mrr: "1", risk: "1", pending: 5, kpis: "last",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			p := tc.plan.DeepCopy()
+			p.Spec.GrossMargin = tc.margin
+			// What an earlier count left.
+			p.Status.Accounts, p.Status.Stages, p.Status.MRR, p.Status.MRRAtRisk = 99, map[string]int32{"Gone": 3}, "1", "1"
+			p.Status.KPIs = lastKPIs.DeepCopy()
+			c := tc.client
+			if c == nil {
+				c = k8sClient
+			}
+			r := &SuccessPlanReconciler{Client: c, Models: stepModels(t)}
+			s := &planScope{plan: p, now: epoch, model: validModel(t, r.Models, p), pending: 5}
+
+			err := r.reconcilePortfolio(context.Background(), s)
+
+			g.Expect(err != nil).To(Equal(tc.err), "error: %v", err)
+			st := p.Status
+			g.Expect(st.Accounts).To(Equal(tc.accounts))
+			g.Expect(st.Stages).To(Equal(tc.stages))
+			g.Expect(st.Bands).To(Equal(tc.bands))
+			g.Expect(st.MRR).To(Equal(tc.mrr))
+			g.Expect(st.MRRAtRisk).To(Equal(tc.risk))
+			g.Expect(s.pending).To(Equal(tc.pending))
+			g.Expect(st.KPIs).NotTo(BeNil())
+			g.Expect(st.KPIs.Period).To(Equal(tc.kpis))
+		})
+	}
+}

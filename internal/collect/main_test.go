@@ -1,0 +1,44 @@
+package collect
+
+import (
+	"context"
+	"os"
+	"testing"
+
+	"go.uber.org/zap/zapcore"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"customersuccess.dev/success-operator/internal/testenv"
+)
+
+// k8sClient reads and writes the package's real control plane: an API
+// server and etcd built from source, with the operator's CRDs installed.
+var k8sClient client.Client
+
+func TestMain(m *testing.M) {
+	os.Exit(runSuite(m))
+}
+
+func runSuite(m *testing.M) int {
+	// Info and above: the collectors' errors, without the control plane's
+	// debug lines.
+	ctrl.SetLogger(zap.New(zap.UseDevMode(true), zap.WriteTo(os.Stderr), zap.Level(zapcore.InfoLevel)))
+	return testenv.RunTests(m, func(_ *rest.Config, c client.Client) { k8sClient = c })
+}
+
+// newNamespace creates a namespace of its own for one test.
+func newNamespace(t *testing.T) string { return testenv.Namespace(t, k8sClient, "collect-") }
+
+// create creates objs through the API server, which validates them
+// against the CRDs and sets their server fields (generation, defaults).
+func create(t *testing.T, objs ...client.Object) {
+	t.Helper()
+	for _, obj := range objs {
+		if err := k8sClient.Create(context.Background(), obj); err != nil {
+			t.Fatalf("creating %T %s: %v", obj, obj.GetName(), err)
+		}
+	}
+}

@@ -104,7 +104,8 @@ func (r *CustomerAccountReconciler) reconcileDeliveries(ctx context.Context, s *
 }
 
 // dueAttempts lists the Pending webhook entries whose next attempt is due,
-// failing those whose action left the plan.
+// failing those whose action left the plan and skipping those due whose
+// audience no longer matches a contact.
 func (r *CustomerAccountReconciler) dueAttempts(acct *csv1alpha1.CustomerAccount, plan *csv1alpha1.SuccessPlan, now time.Time, next *time.Time) []int {
 	var due []int
 	for i := range acct.Status.Actions {
@@ -112,7 +113,8 @@ func (r *CustomerAccountReconciler) dueAttempts(acct *csv1alpha1.CustomerAccount
 		if e.State != csv1alpha1.ActionPending {
 			continue
 		}
-		if a := actionOf(plan, e.Stage, e.Name); a == nil || a.Webhook == nil {
+		a := actionOf(plan, e.Stage, e.Name)
+		if a == nil || a.Webhook == nil {
 			e.State, e.At, e.Message = csv1alpha1.ActionFailed, lifecycle.Stamp(now), "action no longer in the plan"
 			continue
 		}
@@ -124,18 +126,27 @@ func (r *CustomerAccountReconciler) dueAttempts(acct *csv1alpha1.CustomerAccount
 			*next = health.Earliest(*next, at)
 			continue
 		}
+		// The contacts may have changed since the entry was recorded.
+		if r.skipUnreached(acct, e, a, now) {
+			continue
+		}
 		due = append(due, i)
 	}
 	return due
 }
 
 // attempt makes one delivery attempt of entry i and records its outcome.
+// The payload carries the contacts of the action's audience, taken from
+// the account's spec.contacts now (dueAttempts skipped the entry if there
+// are none). Contacts go into the payload only: never into status, an
+// Event, a log line or a metric.
 func (r *CustomerAccountReconciler) attempt(ctx context.Context, acct *csv1alpha1.CustomerAccount, plan *csv1alpha1.SuccessPlan,
 	i int, now time.Time, next *time.Time) {
 	e := &acct.Status.Actions[i]
-	hook := actionOf(plan, e.Stage, e.Name).Webhook
+	action := actionOf(plan, e.Stage, e.Name)
+	hook := action.Webhook
 	payload := actions.Payload{Key: e.Key, Account: acct.Name, Namespace: acct.Namespace, Plan: plan.Name,
-		Stage: e.Stage, Action: e.Name, At: timeOf(e.At)}
+		Stage: e.Stage, Action: e.Name, At: timeOf(e.At), Contacts: actions.Recipients(action.Audience, acct.Spec.Contacts)}
 	if h := acct.Status.Health; h != nil && h.Band != "" {
 		payload.Health = &actions.Health{Score: h.Score, Band: string(h.Band)}
 	}
@@ -194,7 +205,9 @@ func (r *CustomerAccountReconciler) event(obj client.Object, eventType, reason, 
 
 // recordDue records the due actions of one stage visit as Pending (or
 // Delivered for Event-only actions), with an Event each, and returns when
-// the next one becomes due. immediateOnly skips delayed actions.
+// the next one becomes due. An action whose audience matches no contact is
+// recorded Skipped instead (see skipUnreached). immediateOnly skips
+// delayed actions.
 func (r *CustomerAccountReconciler) recordDue(acct *csv1alpha1.CustomerAccount, stage *csv1alpha1.Stage,
 	entered, now time.Time, immediateOnly bool) time.Time {
 	var next time.Time
@@ -223,11 +236,31 @@ func (r *CustomerAccountReconciler) recordDue(acct *csv1alpha1.CustomerAccount, 
 		if a.Webhook == nil {
 			entry.State = csv1alpha1.ActionDelivered
 		}
+		skipped := r.skipUnreached(acct, &entry, &a, now)
 		acct.Status.Actions = appendAction(acct.Status.Actions, entry)
+		if skipped {
+			continue
+		}
 		r.event(acct, corev1.EventTypeNormal, csv1alpha1.ActionTriggeredReason, eventAction("Trigger", a.Name, key),
 			"Action %s of stage %s is due (key %s)", a.Name, stage.Name, key)
 	}
 	return next
+}
+
+// skipUnreached records entry e as Skipped, with an Event, when action a
+// has an audience that matches none of the account's contacts, and
+// reports whether it did. The message and the Event name the audience,
+// never a contact.
+func (r *CustomerAccountReconciler) skipUnreached(acct *csv1alpha1.CustomerAccount, e *csv1alpha1.ActionStatus,
+	a *csv1alpha1.Action, now time.Time) bool {
+	if a.Audience == nil || len(actions.Recipients(a.Audience, acct.Spec.Contacts)) > 0 {
+		return false
+	}
+	e.State, e.At = csv1alpha1.ActionSkipped, lifecycle.Stamp(now)
+	e.Message = text.Truncate("audience matches no contact ("+actions.DescribeAudience(a.Audience)+")", 1024)
+	r.event(acct, corev1.EventTypeWarning, csv1alpha1.NoMatchingContactReason, eventAction("Skip", e.Name, e.Key),
+		"Action %s of stage %s skipped: %s (key %s)", e.Name, e.Stage, e.Message, e.Key)
+	return true
 }
 
 func stageOf(plan *csv1alpha1.SuccessPlan, name string) *csv1alpha1.Stage {

@@ -133,32 +133,61 @@ func TestAFreshAccountIsInProgressUntilItsRemoteMeasuresArrive(t *testing.T) {
 	g.Expect(condition(acme.Status.Conditions, csv1alpha1.ReadyCondition).Status).To(Equal(metav1.ConditionTrue))
 }
 
-// TestPlanConditionsFollowKstatus: the plan's conditions, from the model
-// and the accounts still to evaluate, read as kstatus expects.
+// TestPlanConditionsFollowKstatus: the plan's conditions, from the model,
+// the accounts still to evaluate and the targets, read as kstatus expects.
+// Targets are business facts: a miss or missing data sets TargetsMet and
+// leaves Ready, and so kstatus, alone.
 func TestPlanConditionsFollowKstatus(t *testing.T) {
 	valid := &PlanModel{}
 	invalid := &PlanModel{Errors: field.ErrorList{field.Invalid(field.NewPath("spec", "stages").Index(0).Child("exitWhen"), "x", "bad")}}
+	met := csv1alpha1.TargetStatus{KPI: "nps", Operator: csv1alpha1.AtLeast, Target: "50", Actual: "50", State: csv1alpha1.TargetMet}
+	missed := csv1alpha1.TargetStatus{KPI: "customerChurnRate", Operator: csv1alpha1.AtMost, Target: "5", Actual: "7.5", State: csv1alpha1.TargetMissed}
+	unknown := csv1alpha1.TargetStatus{KPI: "csat", Operator: csv1alpha1.AtLeast, Target: "80", State: csv1alpha1.TargetUnknown}
 	for _, tc := range []struct {
 		name    string
 		model   *PlanModel
 		pending int32
+		targets []csv1alpha1.TargetStatus
 		want    kstatus.Status
 		ready   metav1.ConditionStatus
+		// targetsMet is the TargetsMet condition: "" when absent.
+		targetsMet metav1.ConditionStatus
+		reason     string
+		message    string
 	}{
-		{"a valid plan with every account evaluated is Current", valid, 0, kstatus.CurrentStatus, metav1.ConditionTrue},
-		{"a valid plan with accounts to evaluate is InProgress", valid, 3, kstatus.InProgressStatus, metav1.ConditionUnknown},
-		{"an invalid plan is Failed whatever its accounts", invalid, 3, kstatus.FailedStatus, metav1.ConditionFalse},
+		{"a valid plan with every account evaluated is Current", valid, 0, nil, kstatus.CurrentStatus, metav1.ConditionTrue, "", "", ""},
+		{"a valid plan with accounts to evaluate is InProgress", valid, 3, nil, kstatus.InProgressStatus, metav1.ConditionUnknown, "", "", ""},
+		{"an invalid plan is Failed whatever its accounts", invalid, 3, nil, kstatus.FailedStatus, metav1.ConditionFalse, "", "", ""},
+		{"a plan meeting every target is Current and TargetsMet", valid, 0, []csv1alpha1.TargetStatus{met}, kstatus.CurrentStatus,
+			metav1.ConditionTrue, metav1.ConditionTrue, csv1alpha1.AllTargetsMetReason, "All targets met (1/1)"},
+		{"a plan missing a target is still Current and Ready", valid, 0, []csv1alpha1.TargetStatus{met, missed, unknown}, kstatus.CurrentStatus,
+			metav1.ConditionTrue, metav1.ConditionFalse, csv1alpha1.TargetsMissedReason,
+			"1 of 3 targets missed: customerChurnRate 7.5 > 5; no data for csat"},
+		{"a plan without KPI data for a target is Current, TargetsMet Unknown", valid, 0, []csv1alpha1.TargetStatus{met, unknown}, kstatus.CurrentStatus,
+			metav1.ConditionTrue, metav1.ConditionUnknown, csv1alpha1.NoKPIDataReason, "No data for csat"},
+		{"targets do not hide an invalid plan", invalid, 0, []csv1alpha1.TargetStatus{met}, kstatus.FailedStatus,
+			metav1.ConditionFalse, metav1.ConditionTrue, csv1alpha1.AllTargetsMetReason, "All targets met (1/1)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g := NewWithT(t)
 			p := &csv1alpha1.SuccessPlan{ObjectMeta: metav1.ObjectMeta{Name: "smb", Namespace: "customers", Generation: 2}}
 			p.APIVersion, p.Kind = csv1alpha1.GroupVersion.String(), "SuccessPlan"
 			p.Status.ObservedGeneration = 2
-			// Conditions left by an earlier state are replaced.
+			// Conditions left by an earlier state are replaced, and a
+			// TargetsMet condition is removed with the targets.
+			p.Status.Targets = []csv1alpha1.TargetStatus{missed}
 			summarizePlan(&planScope{plan: p, model: invalid, pending: 5})
+			p.Status.Targets = tc.targets
 			summarizePlan(&planScope{plan: p, model: tc.model, pending: tc.pending})
 			g.Expect(kstatusOf(g, p)).To(Equal(tc.want))
 			g.Expect(condition(p.Status.Conditions, csv1alpha1.ReadyCondition).Status).To(Equal(tc.ready))
+			c := condition(p.Status.Conditions, csv1alpha1.TargetsMetCondition)
+			g.Expect(c.Status).To(Equal(tc.targetsMet))
+			g.Expect(c.Reason).To(Equal(tc.reason))
+			g.Expect(c.Message).To(Equal(tc.message))
+			if tc.targetsMet != "" {
+				g.Expect(c.ObservedGeneration).To(Equal(int64(2)))
+			}
 		})
 	}
 }

@@ -27,8 +27,8 @@ import (
 	"customersuccess.dev/success-operator/internal/sources"
 )
 
-// receiver is a webhook endpoint that checks signatures and counts
-// deliveries by idempotency key.
+// receiver is a webhook endpoint that checks Standard Webhooks signatures
+// and counts deliveries by idempotency key.
 type receiver struct {
 	*httptest.Server
 	secret []byte
@@ -53,7 +53,7 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 	body, _ := io.ReadAll(req.Body)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if !actions.Verify(r.secret, body, req.Header.Get(actions.HeaderSignature)) {
+	if !actions.Verify(r.secret, req.Header, body, time.Now()) {
 		r.badSigs++
 		http.Error(w, "bad signature", http.StatusUnauthorized)
 		return

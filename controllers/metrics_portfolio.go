@@ -3,12 +3,15 @@ package controllers
 import (
 	"context"
 	"strconv"
+	"strings"
 	"time"
+	"unicode"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
+	"customersuccess.dev/success-operator/internal/kpi"
 )
 
 // PortfolioCollector exposes plans and accounts as gauges computed at
@@ -30,6 +33,8 @@ var (
 	descPlanMRR       = prometheus.NewDesc("successoperator_plan_mrr", "Monthly recurring revenue of the plan's accounts.", planLabels, nil)
 	descPlanMRRAtRisk = prometheus.NewDesc("successoperator_plan_mrr_at_risk", "MRR of the plan's accounts that are AtRisk or Red.", planLabels, nil)
 	descPlanKPI       = prometheus.NewDesc("successoperator_plan_kpi", "Portfolio KPI of the plan over its kpiPeriod (rates in percent).", append(planLabels, "kpi"), nil)
+	descPlanTarget    = prometheus.NewDesc("successoperator_plan_target", "Target of a KPI of the plan, from spec.targets, in the KPI's unit; operator is AtLeast or AtMost.", append(planLabels, "kpi", "operator"), nil)
+	descPlanTargetMet = prometheus.NewDesc("successoperator_plan_target_met", "1 while the plan's KPI meets its target, 0 while it misses it; absent while the KPI has no value (Unknown).", append(planLabels, "kpi"), nil)
 	descAccountScore  = prometheus.NewDesc("successoperator_account_health_score", "Health score of the account, 0 to 100.", []string{"namespace", "account", "plan"}, nil)
 	descAccountBand   = prometheus.NewDesc("successoperator_account_health_band", "1 for the account's current health band, 0 for the others.", []string{"namespace", "account", "plan", "band"}, nil)
 )
@@ -37,7 +42,7 @@ var (
 // Describe implements prometheus.Collector.
 func (c *PortfolioCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descPlanAccounts, descPlanByBand, descPlanByStage, descPlanMRR,
-		descPlanMRRAtRisk, descPlanKPI, descAccountScore, descAccountBand} {
+		descPlanMRRAtRisk, descPlanKPI, descPlanTarget, descPlanTargetMet, descAccountScore, descAccountBand} {
 		ch <- d
 	}
 }
@@ -87,16 +92,33 @@ func collectPlan(ch chan<- prometheus.Metric, p *csv1alpha1.SuccessPlan) {
 	}
 	gauge(ch, descPlanMRR, st.MRR, p.Namespace, p.Name)
 	gauge(ch, descPlanMRRAtRisk, st.MRRAtRisk, p.Namespace, p.Name)
-	if k := st.KPIs; k != nil {
-		for name, v := range map[string]csv1alpha1.Decimal{
-			"customer_churn_rate": k.CustomerChurnRate, "revenue_churn_rate": k.RevenueChurnRate,
-			"gross_revenue_retention": k.GrossRevenueRetention, "net_revenue_retention": k.NetRevenueRetention,
-			"quick_ratio": k.QuickRatio, "nps": k.NPS, "csat": k.CSAT, "net_easy_score": k.NetEasyScore,
-			"clv": k.CLV, "payback_months": k.PaybackMonths,
-		} {
-			gauge(ch, descPlanKPI, v, p.Namespace, p.Name, name)
+	for _, name := range kpi.Names {
+		gauge(ch, descPlanKPI, kpi.Value(st.KPIs, name), p.Namespace, p.Name, kpiLabel(name))
+	}
+	for _, t := range st.Targets {
+		gauge(ch, descPlanTarget, t.Target, p.Namespace, p.Name, kpiLabel(t.KPI), string(t.Operator))
+		switch t.State {
+		case csv1alpha1.TargetMet:
+			ch <- prometheus.MustNewConstMetric(descPlanTargetMet, prometheus.GaugeValue, 1, p.Namespace, p.Name, kpiLabel(t.KPI))
+		case csv1alpha1.TargetMissed:
+			ch <- prometheus.MustNewConstMetric(descPlanTargetMet, prometheus.GaugeValue, 0, p.Namespace, p.Name, kpiLabel(t.KPI))
 		}
 	}
+}
+
+// kpiLabel is the kpi label of a KPI: its JSON name in snake case
+// (netRevenueRetention is net_revenue_retention), the same in every series
+// so that KPIs and targets join on it.
+func kpiLabel(name csv1alpha1.KPIName) string {
+	var b strings.Builder
+	for _, r := range string(name) {
+		if unicode.IsUpper(r) {
+			b.WriteByte('_')
+			r = unicode.ToLower(r)
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // gauge emits a decimal; an empty (undefined) one emits nothing.

@@ -28,12 +28,24 @@ const aggregationDelay = 2 * time.Second
 const kpiRefresh = time.Hour
 
 // reconcilePortfolio sets the plan's account counts, MRR, MRR at risk and
-// KPIs from the accounts it manages, and counts those not yet evaluated
-// with the plan's current generation. An account whose ledger is invalid
-// is left out of the sums (its own Stalled condition says why); a failure
-// to sum the KPIs keeps the last ones. Only failures to read are returned,
-// to be retried.
+// KPIs from the accounts it manages, evaluates the targets against the
+// KPIs, and counts the accounts not yet evaluated with the plan's current
+// generation. An account whose ledger is invalid is left out of the sums
+// (its own Stalled condition says why); a failure to sum the KPIs keeps
+// the last ones, and the targets are judged against those. Only failures
+// to read are returned, to be retried.
 func (r *SuccessPlanReconciler) reconcilePortfolio(ctx context.Context, s *planScope) error {
+	if err := r.reconcileKPIs(ctx, s); err != nil {
+		return err
+	}
+	st := &s.plan.Status
+	st.Targets = kpi.EvaluateTargets(s.plan.Spec.Targets, st.KPIs)
+	st.TargetsMet = kpi.SummarizeTargets(st.Targets).MetOfTotal()
+	return nil
+}
+
+// reconcileKPIs is reconcilePortfolio without the targets.
+func (r *SuccessPlanReconciler) reconcileKPIs(ctx context.Context, s *planScope) error {
 	plan, now := s.plan, s.now
 	accts := &csv1alpha1.CustomerAccountList{}
 	if err := r.List(ctx, accts, client.InNamespace(plan.Namespace)); err != nil {

@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -8,6 +9,7 @@ import (
 	"os"
 	"reflect"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,6 +17,7 @@ import (
 	. "github.com/onsi/gomega"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	uzap "go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -48,7 +51,13 @@ func TestMain(m *testing.M) {
 }
 
 func runSuite(m *testing.M) int {
-	ctrl.SetLogger(zap.New(zap.UseDevMode(true), zap.WriteTo(os.Stderr), zap.Level(zapLevel())))
+	// stderr gets what TEST_LOG asks for; the capture gets every line at
+	// the most verbose level, encoded as the manager's logger encodes it
+	// (objects as references), for tests that check what reaches the logs.
+	capture := zapcore.NewCore(&zap.KubeAwareEncoder{Encoder: zapcore.NewJSONEncoder(uzap.NewProductionEncoderConfig())},
+		zapcore.AddSync(capturedLogs), zapcore.Level(-127))
+	ctrl.SetLogger(zap.New(zap.UseDevMode(true), zap.WriteTo(os.Stderr), zap.Level(zapLevel()),
+		zap.RawZapOpts(uzap.WrapCore(func(c zapcore.Core) zapcore.Core { return zapcore.NewTee(c, capture) }))))
 	code := testenv.RunTests(m, func(c *rest.Config, kc client.Client) { cfg, k8sClient = c, kc })
 	if promServer != nil {
 		if err := promServer.Stop(); err != nil {
@@ -64,6 +73,29 @@ func zapLevel() zapcore.Level {
 		return zapcore.Level(-2)
 	}
 	return zapcore.Level(2)
+}
+
+// capturedLogs holds every log line of the test run, at every verbosity.
+var capturedLogs = &logBuffer{}
+
+// logBuffer is a buffer that log cores write to concurrently.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// logLines returns every log line written so far in the test run, by any
+// operator, at any verbosity (debug included).
+func logLines() []string {
+	capturedLogs.mu.Lock()
+	defer capturedLogs.mu.Unlock()
+	return strings.Split(strings.TrimSuffix(capturedLogs.buf.String(), "\n"), "\n")
 }
 
 // newNamespace creates a namespace of its own for one test.

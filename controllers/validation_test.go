@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -38,6 +39,9 @@ spec:
       nps: [0, 0, 0, 0, 0, 1, 1, 2, 1, 3, 4]
       csat: [0, 1, 1, 5, 6]
       ces: [4, 5, 2, 1, 0, 1, 0]
+  contacts:
+  - {name: Ada Byrne, email: ada.byrne@acme.example, role: ExecutiveSponsor}
+  - {name: Tomás Ruiz, email: tomas.ruiz@acme.example, role: Champion, persona: data-engineer}
 `
 
 const validPlan = `
@@ -56,8 +60,15 @@ spec:
   - {name: sentiment, source: csm, key: sentiment, thresholds: {bad: 1, good: 5}, weight: 15}
   health: {bands: {green: 70, yellow: 40}, hysteresis: 2}
   stages:
-  - {name: Onboarding, maxDuration: 720h, exitWhen: "stage.days >= 7"}
+  - name: Onboarding
+    maxDuration: 720h
+    exitWhen: "stage.days >= 7"
+    actions:
+    - {name: kickoff, audience: {roles: [Champion, Admin], personas: [data-engineer]}}
   - {name: Adoption}
+  targets:
+  - {kpi: customerChurnRate, operator: AtMost, value: "5"}
+  - {kpi: nps, operator: AtLeast, value: "50"}
 `
 
 func TestAdmissionRejectsBadManifests(t *testing.T) {
@@ -67,6 +78,14 @@ func TestAdmissionRejectsBadManifests(t *testing.T) {
 	contract := func(u obj) obj { return spec(u)["contract"].(obj) }
 	surveys := func(u obj) obj { return spec(u)["signals"].(obj)["surveys"].(obj) }
 	item := func(list any, i int) obj { return list.([]any)[i].(obj) }
+	action := func(u obj) obj { return item(item(spec(u)["stages"], 0)["actions"], 0) }
+	contacts := func(n int) []any {
+		l := make([]any, n)
+		for i := range l {
+			l[i] = obj{"name": fmt.Sprintf("Contact %d", i), "email": fmt.Sprintf("c%d@acme.example", i), "role": "User"}
+		}
+		return l
+	}
 
 	cases := []struct {
 		name    string
@@ -134,6 +153,39 @@ func TestAdmissionRejectsBadManifests(t *testing.T) {
 		{"a source URL that is not http", validPlan, func(u obj) {
 			item(spec(u)["sources"], 0)["prometheus"] = obj{"url": "file:///etc/passwd"}
 		}, "spec.sources[0].prometheus.url in body should match"},
+		{"a contact email that is not an address", validAccount, func(u obj) { item(spec(u)["contacts"], 0)["email"] = "ada.byrne" },
+			`spec.contacts[0].email: Invalid value: "ada.byrne"`},
+		{"a contact email without a domain", validAccount, func(u obj) { item(spec(u)["contacts"], 0)["email"] = "ada@" },
+			`spec.contacts[0].email: Invalid value: "ada@"`},
+		{"a contact email with two at signs", validAccount, func(u obj) { item(spec(u)["contacts"], 1)["email"] = "tomas@ruiz@acme.example" },
+			`spec.contacts[1].email: Invalid value: "tomas@ruiz@acme.example"`},
+		{"a contact email with a display name", validAccount, func(u obj) { item(spec(u)["contacts"], 0)["email"] = "Ada <ada.byrne@acme.example>" },
+			`spec.contacts[0].email: Invalid value: "Ada <ada.byrne@acme.example>": must be a bare lowercase address`},
+		{"a contact email in capitals, which would duplicate its lowercase form", validAccount, func(u obj) { item(spec(u)["contacts"], 0)["email"] = "ADA.BYRNE@acme.example" },
+			`spec.contacts[0].email: Invalid value: "ADA.BYRNE@acme.example": must be a bare lowercase address`},
+		{"an unknown contact role", validAccount, func(u obj) { item(spec(u)["contacts"], 0)["role"] = "CEO" },
+			`spec.contacts[0].role: Unsupported value: "CEO"`},
+		{"a contact without a role", validAccount, func(u obj) { delete(item(spec(u)["contacts"], 1), "role") },
+			"spec.contacts[1].role: Required value"},
+		{"a contact without a name", validAccount, func(u obj) { item(spec(u)["contacts"], 0)["name"] = "" },
+			"spec.contacts[0].name in body should be at least 1 chars long"},
+		{"two contacts with one email", validAccount, func(u obj) {
+			item(spec(u)["contacts"], 1)["email"] = item(spec(u)["contacts"], 0)["email"]
+		}, `spec.contacts[1]: Duplicate value: {"email":"ada.byrne@acme.example"}`},
+		{"51 contacts", validAccount, func(u obj) { spec(u)["contacts"] = contacts(51) },
+			"spec.contacts: Too many: 51: must have at most 50 items"},
+		{"an unknown target KPI", validPlan, func(u obj) { item(spec(u)["targets"], 0)["kpi"] = "churn" },
+			`spec.targets[0].kpi: Unsupported value: "churn"`},
+		{"an unknown target operator", validPlan, func(u obj) { item(spec(u)["targets"], 0)["operator"] = "Below" },
+			`spec.targets[0].operator: Unsupported value: "Below"`},
+		{"two targets for one KPI", validPlan, func(u obj) { item(spec(u)["targets"], 1)["kpi"] = "customerChurnRate" },
+			`spec.targets[1]: Duplicate value: {"kpi":"customerChurnRate"}`},
+		{"a target value that is not a decimal", validPlan, func(u obj) { item(spec(u)["targets"], 0)["value"] = "5%" },
+			"spec.targets[0].value in body should match"},
+		{"an audience naming nothing", validPlan, func(u obj) { action(u)["audience"] = obj{} },
+			"spec.stages[0].actions[0].audience: Invalid value: audience must name at least one role or persona"},
+		{"an audience with an unknown role", validPlan, func(u obj) { action(u)["audience"] = obj{"roles": []any{"CEO"}} },
+			`spec.stages[0].actions[0].audience.roles[0]: Unsupported value: "CEO"`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -149,6 +201,38 @@ func TestAdmissionRejectsBadManifests(t *testing.T) {
 			g.Expect(err.Error()).To(ContainSubstring(tc.message))
 		})
 	}
+}
+
+// TestAdmissionKeepsContactsTargetsAndAudience proves that valid contacts,
+// targets and audiences are accepted and stored as written, not pruned.
+func TestAdmissionKeepsContactsTargetsAndAudience(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	for _, m := range []string{validAccount, validPlan} {
+		u := &unstructured.Unstructured{}
+		g.Expect(yaml.Unmarshal([]byte(m), &u.Object)).To(Succeed())
+		u.SetNamespace(ns)
+		g.Expect(k8sClient.Create(context.Background(), u)).To(Succeed(), u.GetKind())
+	}
+
+	a := &csv1alpha1.CustomerAccount{}
+	g.Expect(k8sClient.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "acme"}, a)).To(Succeed())
+	g.Expect(a.Spec.Contacts).To(Equal([]csv1alpha1.Contact{
+		{Name: "Ada Byrne", Email: "ada.byrne@acme.example", Role: csv1alpha1.RoleExecutiveSponsor},
+		{Name: "Tomás Ruiz", Email: "tomas.ruiz@acme.example", Role: csv1alpha1.RoleChampion, Persona: "data-engineer"},
+	}))
+
+	p := &csv1alpha1.SuccessPlan{}
+	g.Expect(k8sClient.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "smb"}, p)).To(Succeed())
+	g.Expect(p.Spec.Targets).To(Equal([]csv1alpha1.KPITarget{
+		{KPI: "customerChurnRate", Operator: csv1alpha1.AtMost, Value: "5"},
+		{KPI: "nps", Operator: csv1alpha1.AtLeast, Value: "50"},
+	}))
+	g.Expect(p.Spec.Stages[0].Actions).To(HaveLen(1))
+	g.Expect(p.Spec.Stages[0].Actions[0].Audience).To(Equal(&csv1alpha1.Audience{
+		Roles:    []csv1alpha1.ContactRole{csv1alpha1.RoleChampion, csv1alpha1.RoleAdmin},
+		Personas: []string{"data-engineer"},
+	}))
 }
 
 func TestSamplesAreAcceptedAndResolved(t *testing.T) {

@@ -30,10 +30,23 @@ const (
 	// whose accounts are not all evaluated with its current generation.
 	// kstatus reports the object InProgress. Absent otherwise.
 	ReconcilingCondition = "Reconciling"
+	// TargetsMetCondition reports whether a SuccessPlan's KPIs meet its
+	// targets; its message lists the misses. Absent without targets.
+	TargetsMetCondition = "TargetsMet"
 )
 
 // Condition reasons. Events use the same reasons.
 const (
+	// AllTargetsMetReason: every target of the plan is met (TargetsMet True).
+	AllTargetsMetReason = "AllTargetsMet"
+	// TargetsMissedReason: a KPI misses its target (TargetsMet False).
+	TargetsMissedReason = "TargetsMissed"
+	// NoKPIDataReason: no target is missed but a KPI has no value yet
+	// (TargetsMet Unknown).
+	NoKPIDataReason = "NoKPIData"
+	// NoMatchingContactReason: an action's audience matches no contact of
+	// the account; the action is recorded Skipped.
+	NoMatchingContactReason = "NoMatchingContact"
 	// ReconciledReason: the object was reconciled and nothing is wrong.
 	ReconciledReason = "Reconciled"
 	// ValidReason: every expression compiles and every measure names a source.

@@ -56,7 +56,58 @@ type CustomerAccountSpec struct {
 	// signals are inputs no source exposes; a plan's static source reads them.
 	// +optional
 	Signals Signals `json:"signals,omitzero"`
+
+	// contacts are the people at the customer whom the plays reach, each
+	// with a role: an action with an audience is delivered with the
+	// matching contacts. Contact data is personal data: the operator sends
+	// it to webhooks only, never to Events, logs or metrics.
+	// +optional
+	// +listType=map
+	// +listMapKey=email
+	// +kubebuilder:validation:MaxItems=50
+	Contacts []Contact `json:"contacts,omitempty"`
 }
+
+// Contact is one person at the customer.
+type Contact struct {
+	// name of the person.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=256
+	Name string `json:"name"`
+
+	// email address of the person, bare and lowercase (ada@example.com);
+	// one contact per address.
+	// +required
+	// +kubebuilder:validation:Format=email
+	// +kubebuilder:validation:MaxLength=254
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9._%+-]+@[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?([.][a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$')",message="must be a bare lowercase address such as ada@example.com"
+	Email string `json:"email"`
+
+	// role of the person in the customer's buying and using of the product.
+	// +required
+	Role ContactRole `json:"role"`
+
+	// persona is a free label for content fitted to the person (for
+	// example data-engineer).
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	Persona string `json:"persona,omitempty"`
+}
+
+// ContactRole is a contact's role at the customer.
+// +kubebuilder:validation:Enum=DecisionMaker;Champion;User;Admin;Billing;ExecutiveSponsor
+type ContactRole string
+
+// Contact roles.
+const (
+	RoleDecisionMaker    ContactRole = "DecisionMaker"
+	RoleChampion         ContactRole = "Champion"
+	RoleUser             ContactRole = "User"
+	RoleAdmin            ContactRole = "Admin"
+	RoleBilling          ContactRole = "Billing"
+	RoleExecutiveSponsor ContactRole = "ExecutiveSponsor"
+)
 
 // Contract is the commercial side of an account.
 // +kubebuilder:validation:XValidation:rule="!has(self.renewalDate) || !has(self.startDate) || self.renewalDate > self.startDate",message="renewalDate must be after startDate",fieldPath=".renewalDate"
@@ -415,7 +466,7 @@ type ObjectiveStatus struct {
 }
 
 // ActionState is the delivery state of an action.
-// +kubebuilder:validation:Enum=Pending;Delivered;Failed
+// +kubebuilder:validation:Enum=Pending;Delivered;Failed;Skipped
 type ActionState string
 
 // Action states.
@@ -423,6 +474,9 @@ const (
 	ActionPending   ActionState = "Pending"
 	ActionDelivered ActionState = "Delivered"
 	ActionFailed    ActionState = "Failed"
+	// ActionSkipped is an action not sent, for the reason in its message
+	// (an audience that matches no contact).
+	ActionSkipped ActionState = "Skipped"
 )
 
 // ActionStatus is one delivery of one action to this account.
@@ -433,7 +487,7 @@ type ActionStatus struct {
 	Stage string `json:"stage"`
 	// key is the idempotency key of the delivery; a retry reuses it.
 	Key string `json:"key"`
-	// state is Pending, Delivered or Failed.
+	// state is Pending, Delivered, Failed or Skipped.
 	State ActionState `json:"state"`
 	// at is when the state last changed.
 	// +optional

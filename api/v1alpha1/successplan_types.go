@@ -84,6 +84,73 @@ type SuccessPlanSpec struct {
 	// signals are CEL conditions for plays.
 	// +optional
 	Signals PlanSignals `json:"signals,omitzero"`
+
+	// targets are the benchmarks the plan's KPIs are judged against (for
+	// example customerChurnRate AtMost 5, nps AtLeast 50); at most one per
+	// KPI. status.targets reports each, and the TargetsMet condition the
+	// misses.
+	// +optional
+	// +listType=map
+	// +listMapKey=kpi
+	// +kubebuilder:validation:MaxItems=10
+	Targets []KPITarget `json:"targets,omitempty"`
+}
+
+// KPITarget is a benchmark for one KPI.
+type KPITarget struct {
+	// kpi names a KPI of status.kpis.
+	// +required
+	KPI KPIName `json:"kpi"`
+
+	// operator is AtLeast (met when the KPI is at least value) or AtMost
+	// (met when it is at most value).
+	// +required
+	Operator TargetOperator `json:"operator"`
+
+	// value is the benchmark, in the KPI's unit (percent for rates and
+	// retention, points for NPS and Net Easy Score, months for payback).
+	// +required
+	Value Decimal `json:"value"`
+}
+
+// KPIName names a KPI of status.kpis.
+// +kubebuilder:validation:Enum=customerChurnRate;revenueChurnRate;grossRevenueRetention;netRevenueRetention;quickRatio;nps;csat;netEasyScore;clv;paybackMonths
+type KPIName string
+
+// TargetOperator compares a KPI with its target.
+// +kubebuilder:validation:Enum=AtLeast;AtMost
+type TargetOperator string
+
+// Target operators.
+const (
+	AtLeast TargetOperator = "AtLeast"
+	AtMost  TargetOperator = "AtMost"
+)
+
+// TargetState is whether a KPI meets its target.
+// +kubebuilder:validation:Enum=Met;Missed;Unknown
+type TargetState string
+
+// Target states.
+const (
+	TargetMet    TargetState = "Met"
+	TargetMissed TargetState = "Missed"
+	// TargetUnknown means the KPI has no value (no data in the period).
+	TargetUnknown TargetState = "Unknown"
+)
+
+// TargetStatus is one target with the KPI's actual value.
+type TargetStatus struct {
+	// kpi is the KPI the target is for.
+	KPI KPIName `json:"kpi"`
+	// operator and target repeat the spec.
+	Operator TargetOperator `json:"operator"`
+	Target   Decimal        `json:"target"`
+	// actual is the KPI's value; empty when it has none.
+	// +optional
+	Actual Decimal `json:"actual,omitempty"`
+	// state is Met, Missed or Unknown (no value).
+	State TargetState `json:"state"`
 }
 
 // Source is one place measures get values from. Exactly one of prometheus,
@@ -365,6 +432,33 @@ type Action struct {
 	// webhook delivers the action as a signed JSON POST.
 	// +optional
 	Webhook *Webhook `json:"webhook,omitempty"`
+
+	// audience narrows the action to the account's contacts of these roles
+	// or personas: the delivery carries the matching contacts, and an
+	// account with none records the action Skipped. Without an audience
+	// the action reaches the account and carries no contacts.
+	// +optional
+	Audience *Audience `json:"audience,omitempty"`
+}
+
+// Audience selects contacts: a contact matches when its role is one of
+// roles or its persona one of personas.
+// +kubebuilder:validation:XValidation:rule="has(self.roles) || has(self.personas)",message="audience must name at least one role or persona"
+type Audience struct {
+	// roles of the contacts to reach.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=6
+	Roles []ContactRole `json:"roles,omitempty"`
+
+	// personas of the contacts to reach.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MaxLength=63
+	Personas []string `json:"personas,omitempty"`
 }
 
 // Webhook is a signed JSON POST target.
@@ -469,7 +563,19 @@ type SuccessPlanStatus struct {
 	// +optional
 	KPIs *KPIs `json:"kpis,omitempty"`
 
-	// conditions: Ready (summary) and Valid.
+	// targets are spec.targets with the KPIs' actual values, in spec order.
+	// +optional
+	// +listType=map
+	// +listMapKey=kpi
+	// +kubebuilder:validation:MaxItems=10
+	Targets []TargetStatus `json:"targets,omitempty"`
+
+	// targetsMet is how many targets are met, of how many: "3/4".
+	// +optional
+	// +kubebuilder:validation:MaxLength=8
+	TargetsMet string `json:"targetsMet,omitempty"`
+
+	// conditions: Ready (summary), Valid and, with targets, TargetsMet.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -534,6 +640,7 @@ type KPIs struct {
 // +kubebuilder:printcolumn:name="Red",type=integer,JSONPath=`.status.bands.Red`
 // +kubebuilder:printcolumn:name="MRR",type=string,JSONPath=`.status.mrr`
 // +kubebuilder:printcolumn:name="NRR",type=string,JSONPath=`.status.kpis.netRevenueRetention`
+// +kubebuilder:printcolumn:name="Targets",type=string,JSONPath=`.status.targetsMet`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="At Risk",type=string,JSONPath=`.status.mrrAtRisk`,priority=1
 // +kubebuilder:printcolumn:name="Priority",type=integer,JSONPath=`.spec.priority`,priority=1

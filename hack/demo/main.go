@@ -69,10 +69,7 @@ func run(refresh time.Duration) error {
 	}
 	defer stop("prometheus", prom.Stop)
 
-	sink := demo.NewSink([]byte("demo-signing-key"), func(d demo.Delivery) {
-		fmt.Printf("webhook  %-16s %-12s %-14s signed=%v duplicate=%v key=%s\n",
-			d.Payload.Action, d.Payload.Account, d.Payload.Stage, d.Signed, d.Duplicate, d.Payload.Key[:12])
-	})
+	sink := demo.NewSink([]byte("demo-signing-key"), demo.Print(os.Stdout))
 	sinkAddr, stopSink, err := serve(sink)
 	if err != nil {
 		return err

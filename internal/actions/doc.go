@@ -20,11 +20,28 @@
 //
 // Delivery is thus at least once: an attempt whose outcome was not recorded
 // (a crash between the POST and the status write) is repeated with the
-// same key. Receivers must deduplicate by the Idempotency-Key header and
-// should verify the X-Success-Signature-256 header with Verify, which is
-// an HMAC-SHA256 of the exact request body under the webhook's secret.
-// The body carries the key and the due time, so a replayed body is a
-// duplicate, not a new action.
+// same key. Receivers must deduplicate by the key, sent both as the
+// Idempotency-Key header and as the Standard Webhooks webhook-id.
+//
+// # Signatures
+//
+// Deliveries follow the Standard Webhooks specification
+// (https://www.standardwebhooks.com): the headers webhook-id (the
+// idempotency key), webhook-timestamp (Unix seconds of the attempt) and,
+// when the webhook has a secret, webhook-signature: "v1," and the base64
+// HMAC-SHA256 of "<webhook-id>.<webhook-timestamp>.<body>" keyed by the
+// Secret's raw "key" bytes. Receivers verify with Verify or any Standard
+// Webhooks library, which takes the key as LibrarySecret(key), "whsec_" +
+// base64(key). The body carries the key and the due time, so a replayed
+// body is a duplicate, not a new action.
+//
+// # Audiences
+//
+// An action with an audience is for some of the account's contacts:
+// Recipients selects them by role or persona and the payload carries them
+// (name, email, role, persona). The reconciler records an action whose
+// audience matches no contact as Skipped instead of sending it. Contacts
+// are personal data: they go into the payload and nowhere else.
 //
 // Only a 2xx answer is success. Redirects are not followed: a webhook
 // answers at its configured URL. Error messages say what failed ("HTTP 503",

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -32,6 +33,10 @@ type Payload struct {
 	Health *Health `json:"health,omitempty"`
 	// At is when the action became due.
 	At time.Time `json:"at"`
+	// Contacts are the account's contacts that match the action's
+	// audience, when it has one (see Recipients). Personal data: they go
+	// to the webhook only.
+	Contacts []Contact `json:"contacts,omitempty"`
 }
 
 // Health is the account's health score and band.
@@ -54,44 +59,82 @@ func Key(accountUID string, stage string, enteredAt time.Time, action string) st
 	return hex.EncodeToString(h.Sum(nil))[:32]
 }
 
-// Headers of a delivery.
+// Headers of a delivery. The webhook-* headers follow the Standard
+// Webhooks specification (https://www.standardwebhooks.com), so receivers
+// verify deliveries with its libraries.
 const (
 	// HeaderIdempotencyKey carries Payload.Key; receivers deduplicate by it.
 	HeaderIdempotencyKey = "Idempotency-Key"
-	// HeaderSignature is "sha256=" + hex(HMAC-SHA256(secret, body)), sent
-	// when the webhook has a secret.
-	HeaderSignature = "X-Success-Signature-256"
-	// HeaderTimestamp is the Unix seconds of the attempt. It is not
-	// signed: the signed body carries the key and the due time.
-	HeaderTimestamp = "X-Success-Timestamp"
+	// HeaderID is the Standard Webhooks message id: the idempotency key,
+	// the same on every attempt of one action.
+	HeaderID = "webhook-id"
+	// HeaderTimestamp is the Unix seconds of the attempt; it is signed.
+	HeaderTimestamp = "webhook-timestamp"
+	// HeaderSignature is "v1," + base64(HMAC-SHA256(secret,
+	// id + "." + timestamp + "." + body)), sent when the webhook has a
+	// secret. A receiver accepts a space-separated list of signatures.
+	HeaderSignature = "webhook-signature"
 )
 
-const signaturePrefix = "sha256="
+// signatureVersion prefixes a Standard Webhooks HMAC-SHA256 signature.
+const signatureVersion = "v1,"
 
-// Sign returns the signature header value of body.
-func Sign(secret, body []byte) string {
-	return signaturePrefix + hex.EncodeToString(mac(secret, body))
+// Tolerance is how far a delivery's timestamp may be from the receiver's
+// clock before Verify rejects it as a replay, as the Standard Webhooks
+// libraries do.
+const Tolerance = 5 * time.Minute
+
+// secretPrefix marks a Standard Webhooks secret string.
+const secretPrefix = "whsec_"
+
+// LibrarySecret returns the signing key as the Standard Webhooks libraries
+// take it: "whsec_" + base64(key). The Secret's "key" holds the raw bytes.
+func LibrarySecret(key []byte) string {
+	return secretPrefix + base64.StdEncoding.EncodeToString(key)
 }
 
-// Verify reports whether header is a valid signature of body under secret,
-// comparing in constant time. An empty secret verifies nothing.
-func Verify(secret, body []byte, header string) bool {
+// Sign returns the webhook-signature header value of a delivery: "v1,"
+// and the base64 HMAC-SHA256 under secret of id, timestamp (Unix seconds)
+// and body joined by dots.
+func Sign(secret []byte, id string, timestamp int64, body []byte) string {
+	return signatureVersion + base64.StdEncoding.EncodeToString(mac(secret, id, strconv.FormatInt(timestamp, 10), body))
+}
+
+// Verify reports whether a delivery's headers (webhook-id,
+// webhook-timestamp, webhook-signature) sign body under secret: one of the
+// space-separated v1 signatures matches, compared in constant time, and
+// the timestamp is within Tolerance of now. An empty secret verifies
+// nothing.
+func Verify(secret []byte, h http.Header, body []byte, now time.Time) bool {
 	if len(secret) == 0 {
 		return false
 	}
-	hexSig, ok := strings.CutPrefix(header, signaturePrefix)
-	if !ok {
+	id, ts := h.Get(HeaderID), h.Get(HeaderTimestamp)
+	sec, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil || id == "" {
 		return false
 	}
-	sig, err := hex.DecodeString(hexSig)
-	if err != nil {
+	if d := now.Sub(time.Unix(sec, 0)); d > Tolerance || d < -Tolerance {
 		return false
 	}
-	return hmac.Equal(sig, mac(secret, body))
+	want := mac(secret, id, ts, body)
+	for _, s := range strings.Fields(h.Get(HeaderSignature)) {
+		b64, ok := strings.CutPrefix(s, signatureVersion)
+		if !ok {
+			continue
+		}
+		sig, err := base64.StdEncoding.DecodeString(b64)
+		if err == nil && hmac.Equal(sig, want) {
+			return true
+		}
+	}
+	return false
 }
 
-func mac(secret, body []byte) []byte {
+// mac is the HMAC-SHA256 of the signed content id.timestamp.body.
+func mac(secret []byte, id, timestamp string, body []byte) []byte {
 	m := hmac.New(sha256.New, secret)
+	m.Write([]byte(id + "." + timestamp + "."))
 	m.Write(body)
 	return m.Sum(nil)
 }
@@ -132,11 +175,11 @@ var defaultClient = sync.OnceValue(func() *http.Client {
 })
 
 // Send makes one delivery attempt: a POST of the JSON payload to url with
-// the Idempotency-Key and timestamp headers and, when secret is non-empty,
-// the signature header. A 2xx answer is success; any other status is the
-// error "HTTP <code>", and redirects are not followed. Transport errors are
-// described by outbound.Describe. Errors never contain the URL, the secret
-// or the response body.
+// the Idempotency-Key, webhook-id and webhook-timestamp headers and, when
+// secret is non-empty, the webhook-signature header. A 2xx answer is
+// success; any other status is the error "HTTP <code>", and redirects are
+// not followed. Transport errors are described by outbound.Describe.
+// Errors never contain the URL, the secret or the response body.
 func (s *Sender) Send(ctx context.Context, url string, secret []byte, p Payload) error {
 	body, err := json.Marshal(p)
 	if err != nil {
@@ -148,10 +191,12 @@ func (s *Sender) Send(ctx context.Context, url string, secret []byte, p Payload)
 		return errors.New("invalid webhook URL")
 	}
 	req.Header.Set("Content-Type", "application/json")
+	ts := time.Now().Unix()
 	req.Header.Set(HeaderIdempotencyKey, p.Key)
-	req.Header.Set(HeaderTimestamp, strconv.FormatInt(time.Now().Unix(), 10))
+	req.Header.Set(HeaderID, p.Key)
+	req.Header.Set(HeaderTimestamp, strconv.FormatInt(ts, 10))
 	if len(secret) > 0 {
-		req.Header.Set(HeaderSignature, Sign(secret, body))
+		req.Header.Set(HeaderSignature, Sign(secret, p.Key, ts, body))
 	}
 
 	client := s.Client

@@ -2,10 +2,16 @@ package actions
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,6 +29,7 @@ type receiver struct {
 	mu       sync.Mutex
 	keys     []string
 	headers  []http.Header
+	bodies   [][]byte
 	payloads []Payload
 }
 
@@ -34,8 +41,9 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rc.mu.Lock()
 	rc.headers = append(rc.headers, r.Header.Clone())
+	rc.bodies = append(rc.bodies, body)
 	rc.mu.Unlock()
-	if sig := r.Header.Get(HeaderSignature); sig != "" && !Verify(testSecret, body, sig) {
+	if sig := r.Header.Get(HeaderSignature); sig != "" && !Verify(testSecret, r.Header, body, time.Now()) {
 		http.Error(w, "bad signature", http.StatusUnauthorized)
 		return
 	}
@@ -72,6 +80,8 @@ func testPayload() Payload {
 		Action:    "welcome",
 		Health:    &Health{Score: 72, Band: "Yellow"},
 		At:        at,
+		Contacts: []Contact{{Name: "Ada Lovelace", Email: "ada@acme.example", Role: "DecisionMaker"},
+			{Name: "Bob Byte", Email: "bob@acme.example", Role: "User", Persona: "data-engineer"}},
 	}
 }
 
@@ -100,8 +110,10 @@ func TestSendDelivers(t *testing.T) {
 			if ct := h.Get("Content-Type"); ct != "application/json" {
 				t.Errorf("Content-Type = %q", ct)
 			}
-			if k := h.Get(HeaderIdempotencyKey); k != p.Key {
-				t.Errorf("%s = %q, want %q", HeaderIdempotencyKey, k, p.Key)
+			for _, name := range []string{HeaderIdempotencyKey, HeaderID} {
+				if k := h.Get(name); k != p.Key {
+					t.Errorf("%s = %q, want %q", name, k, p.Key)
+				}
 			}
 			ts, err := strconv.ParseInt(h.Get(HeaderTimestamp), 10, 64)
 			if err != nil || ts < before || ts > time.Now().Unix() {
@@ -114,7 +126,7 @@ func TestSendDelivers(t *testing.T) {
 				t.Fatalf("receiver recorded keys %v, want [%s]", keys, p.Key)
 			}
 			if g := got[0]; g.Key != p.Key || g.Action != "welcome" || !g.At.Equal(p.At) ||
-				g.Health == nil || *g.Health != *p.Health {
+				g.Health == nil || *g.Health != *p.Health || !slices.Equal(g.Contacts, p.Contacts) {
 				t.Errorf("receiver decoded %+v, want %+v", g, p)
 			}
 		})
@@ -123,29 +135,162 @@ func TestSendDelivers(t *testing.T) {
 
 func TestVerify(t *testing.T) {
 	body := []byte(`{"key":"abc","action":"welcome"}`)
-	sig := Sign(testSecret, body)
+	now := time.Date(2026, 3, 20, 9, 0, 0, 0, time.UTC)
+	ts := now.Unix()
+	sig := Sign(testSecret, "abc", ts, body)
+	headers := func(id string, ts int64, sig string) http.Header {
+		h := http.Header{}
+		h.Set(HeaderID, id)
+		h.Set(HeaderTimestamp, strconv.FormatInt(ts, 10))
+		h.Set(HeaderSignature, sig)
+		return h
+	}
+	other := Sign([]byte("other"), "abc", ts, body)
 	cases := []struct {
 		name   string
 		secret []byte
 		body   []byte
-		header string
+		header http.Header
 		want   bool
 	}{
-		{"the signature of the body verifies", testSecret, body, sig, true},
-		{"the signature of a tampered body fails", testSecret, []byte(`{"key":"abd","action":"welcome"}`), sig, false},
-		{"another secret fails", []byte("other"), body, sig, false},
-		{"an empty secret verifies nothing", nil, body, Sign(nil, body), false},
-		{"a header without the prefix fails", testSecret, body, strings.TrimPrefix(sig, "sha256="), false},
-		{"a header that is not hex fails", testSecret, body, "sha256=zz", false},
-		{"a truncated signature fails", testSecret, body, sig[:len(sig)-2], false},
-		{"an empty header fails", testSecret, body, "", false},
+		{"the signature of the delivery verifies", testSecret, body, headers("abc", ts, sig), true},
+		{"one of several signatures verifies", testSecret, body, headers("abc", ts, other+" v2,xyz "+sig), true},
+		{"a timestamp within the tolerance verifies", testSecret, body,
+			headers("abc", ts-60, Sign(testSecret, "abc", ts-60, body)), true},
+		{"a tampered body fails", testSecret, []byte(`{"key":"abd","action":"welcome"}`), headers("abc", ts, sig), false},
+		{"another id fails", testSecret, body, headers("abd", ts, sig), false},
+		{"another timestamp fails", testSecret, body, headers("abc", ts+1, sig), false},
+		{"another secret fails", []byte("other"), body, headers("abc", ts, sig), false},
+		{"only signatures under other secrets fail", testSecret, body, headers("abc", ts, other), false},
+		{"an empty secret verifies nothing", nil, body, headers("abc", ts, Sign(nil, "abc", ts, body)), false},
+		{"a signature without the version fails", testSecret, body, headers("abc", ts, strings.TrimPrefix(sig, "v1,")), false},
+		{"another version fails", testSecret, body, headers("abc", ts, "v1a,"+strings.TrimPrefix(sig, "v1,")), false},
+		{"a signature that is not base64 fails", testSecret, body, headers("abc", ts, "v1,!!"), false},
+		{"a truncated signature fails", testSecret, body, headers("abc", ts, sig[:len(sig)-4]), false},
+		{"an empty signature fails", testSecret, body, headers("abc", ts, ""), false},
+		{"an old timestamp is a replay", testSecret, body,
+			headers("abc", ts-int64(Tolerance/time.Second)-1, Sign(testSecret, "abc", ts-int64(Tolerance/time.Second)-1, body)), false},
+		{"a future timestamp fails", testSecret, body,
+			headers("abc", ts+int64(Tolerance/time.Second)+1, Sign(testSecret, "abc", ts+int64(Tolerance/time.Second)+1, body)), false},
+		{"a missing id fails", testSecret, body, headers("", ts, Sign(testSecret, "", ts, body)), false},
+		{"a timestamp that is not a number fails", testSecret, body, http.Header{
+			"Webhook-Id": {"abc"}, "Webhook-Timestamp": {"soon"}, "Webhook-Signature": {sig}}, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := Verify(tc.secret, tc.body, tc.header); got != tc.want {
+			if got := Verify(tc.secret, tc.header, tc.body, now); got != tc.want {
 				t.Errorf("Verify = %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+// The example the Standard Webhooks specification publishes, which its
+// libraries test against.
+const (
+	specSecret    = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	specID        = "msg_p5jXN8AQM9LWM0D4loKWxJek"
+	specTimestamp = "1614265330"
+	specBody      = `{"test": 2432232314}`
+	specSig       = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+)
+
+// specVerify is the specification's verification, written out here
+// rather than calling the package: the secret is "whsec_" + base64(key);
+// the signed content is "<webhook-id>.<webhook-timestamp>.<body>"; the
+// header is a space-separated list of "<version>,<base64 signature>", of
+// which one "v1" must equal base64(HMAC-SHA256(key, content)); the
+// timestamp must be within five minutes of now.
+func specVerify(whsec string, h http.Header, body []byte, now time.Time) error {
+	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(whsec, "whsec_"))
+	if err != nil {
+		return err
+	}
+	msgID, msgTS := h.Get("webhook-id"), h.Get("webhook-timestamp")
+	sec, err := strconv.ParseInt(msgTS, 10, 64)
+	if err != nil {
+		return err
+	}
+	if math.Abs(now.Sub(time.Unix(sec, 0)).Seconds()) > 5*60 {
+		return errors.New("timestamp outside the tolerance")
+	}
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(msgID + "." + msgTS + "." + string(body)))
+	expected := base64.StdEncoding.EncodeToString(m.Sum(nil))
+	for _, versioned := range strings.Split(h.Get("webhook-signature"), " ") {
+		version, sig, ok := strings.Cut(versioned, ",")
+		if ok && version == "v1" && hmac.Equal([]byte(sig), []byte(expected)) {
+			return nil
+		}
+	}
+	return errors.New("no matching signature")
+}
+
+// TestADeliveryVerifiesWithTheStandardWebhooksAlgorithm checks a real
+// delivery as a receiver using a Standard Webhooks library would: with the
+// specification's algorithm (specVerify, itself checked against the
+// specification's published example) and the key given as the libraries
+// take it, LibrarySecret(key).
+func TestADeliveryVerifiesWithTheStandardWebhooksAlgorithm(t *testing.T) {
+	specHeaders := http.Header{}
+	specHeaders.Set("webhook-id", specID)
+	specHeaders.Set("webhook-timestamp", specTimestamp)
+	specHeaders.Set("webhook-signature", specSig)
+	specNow := time.Unix(1614265330, 0)
+	if err := specVerify(specSecret, specHeaders, []byte(specBody), specNow); err != nil {
+		t.Fatalf("the test's verifier rejects the specification's example: %v", err)
+	}
+
+	rc := &receiver{}
+	srv := httptest.NewServer(rc)
+	defer srv.Close()
+	s := &Sender{Client: outbound.NewClient(outbound.Options{Timeout: 2 * time.Second})}
+	p := testPayload()
+	if err := s.Send(context.Background(), srv.URL, testSecret, p); err != nil {
+		t.Fatal(err)
+	}
+	rc.mu.Lock()
+	h, body := rc.headers[0], rc.bodies[0]
+	rc.mu.Unlock()
+
+	whsec := LibrarySecret(testSecret)
+	if whsec != "whsec_aG9vay1rZXktczNjcmV0" {
+		t.Errorf("LibrarySecret = %q, want whsec_ + base64 of the key", whsec)
+	}
+	if got := h.Get("webhook-id"); got != p.Key {
+		t.Errorf("webhook-id = %q, want the idempotency key %q", got, p.Key)
+	}
+	if err := specVerify(whsec, h, body, time.Now()); err != nil {
+		t.Errorf("the delivery does not verify: %v (headers %v)", err, h)
+	}
+	tampered := append([]byte(nil), body...)
+	tampered[len(tampered)-2] ^= 1
+	if err := specVerify(whsec, h, tampered, time.Now()); err == nil {
+		t.Error("a tampered delivery verifies")
+	}
+
+	// The package signs and verifies the published example the same way.
+	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(specSecret, "whsec_"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := Sign(key, specID, 1614265330, []byte(specBody)); got != specSig {
+		t.Errorf("Sign of the specification's example = %s, want %s", got, specSig)
+	}
+	if !Verify(key, specHeaders, []byte(specBody), specNow) {
+		t.Error("Verify rejects the specification's example")
+	}
+}
+
+func TestPayloadOmitsContactsWithoutAudience(t *testing.T) {
+	p := testPayload()
+	p.Contacts = nil
+	body, err := json.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(body), "contacts") {
+		t.Errorf("payload without contacts has a contacts field: %s", body)
 	}
 }
 
@@ -281,14 +426,22 @@ func TestBackoff(t *testing.T) {
 
 func FuzzVerify(f *testing.F) {
 	body := []byte(`{"key":"abc"}`)
-	f.Add([]byte("k"), body, Sign([]byte("k"), body))
-	f.Add([]byte(""), []byte(""), "")
-	f.Add([]byte("k"), body, "sha256=")
-	f.Add([]byte("k"), body, "sha256=zz")
-	f.Add([]byte("k"), body, "sha256="+strings.Repeat("0", 1000))
-	f.Fuzz(func(t *testing.T, secret, body []byte, header string) {
-		_ = Verify(secret, body, header) // must not panic
-		if len(secret) > 0 && !Verify(secret, body, Sign(secret, body)) {
+	f.Add([]byte("k"), body, "abc", int64(1774000000), Sign([]byte("k"), "abc", 1774000000, body))
+	f.Add([]byte(""), []byte(""), "", int64(0), "")
+	f.Add([]byte("k"), body, "abc", int64(1774000000), "v1,")
+	f.Add([]byte("k"), body, "abc", int64(1774000000), "v1,zz v1, ,,")
+	f.Add([]byte("k"), body, "abc", int64(1774000000), "v1,"+strings.Repeat("A", 1000))
+	f.Fuzz(func(t *testing.T, secret, body []byte, id string, ts int64, sig string) {
+		h := http.Header{}
+		h.Set(HeaderID, id)
+		h.Set(HeaderTimestamp, strconv.FormatInt(ts, 10))
+		h.Set(HeaderSignature, sig)
+		now := time.Unix(ts, 0)
+		_ = Verify(secret, h, body, now) // must not panic
+		h.Set(HeaderSignature, Sign(secret, id, ts, body))
+		// A header value cannot hold every id; the header carries what
+		// was set.
+		if len(secret) > 0 && h.Get(HeaderID) == id && id != "" && !Verify(secret, h, body, now) {
 			t.Errorf("Verify rejects Sign's own signature")
 		}
 	})

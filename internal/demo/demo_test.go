@@ -2,15 +2,20 @@ package demo
 
 import (
 	"bytes"
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"sigs.k8s.io/yaml"
 
+	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
 	"customersuccess.dev/success-operator/internal/actions"
 )
 
@@ -67,8 +72,10 @@ func TestSinkVerifiesAndDeduplicates(t *testing.T) {
 	sink := NewSink([]byte("k"), nil)
 	srv := httptest.NewServer(sink)
 	defer srv.Close()
-	post := func(body, sig string) int {
+	post := func(body, id, sig string) int {
 		req, _ := http.NewRequest(http.MethodPost, srv.URL, bytes.NewBufferString(body))
+		req.Header.Set(actions.HeaderID, id)
+		req.Header.Set(actions.HeaderTimestamp, strconv.FormatInt(time.Now().Unix(), 10))
 		req.Header.Set(actions.HeaderSignature, sig)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -78,17 +85,108 @@ func TestSinkVerifiesAndDeduplicates(t *testing.T) {
 		return resp.StatusCode
 	}
 	body := `{"key":"abc","account":"acme","action":"welcome"}`
-	if code := post(body, actions.Sign([]byte("k"), []byte(body))); code != http.StatusAccepted {
+	sign := func(id string) string { return actions.Sign([]byte("k"), id, time.Now().Unix(), []byte(body)) }
+	if code := post(body, "abc", sign("abc")); code != http.StatusAccepted {
 		t.Errorf("signed delivery: HTTP %d", code)
 	}
-	if code := post(body, actions.Sign([]byte("k"), []byte(body))); code != http.StatusAccepted {
+	if code := post(body, "abc", sign("abc")); code != http.StatusAccepted {
 		t.Errorf("repeated delivery: HTTP %d", code)
 	}
-	if code := post(body, "sha256=00"); code != http.StatusUnauthorized {
+	if code := post(body, "abc", "v1,AAAA"); code != http.StatusUnauthorized {
 		t.Errorf("bad signature: HTTP %d", code)
 	}
+	if code := post(body, "abd", sign("abc")); code != http.StatusUnauthorized {
+		t.Errorf("signature of another id: HTTP %d", code)
+	}
 	d := sink.Deliveries()
-	if len(d) != 3 || !d[0].Signed || d[0].Duplicate || !d[1].Duplicate || d[2].Signed {
+	if len(d) != 4 || !d[0].Signed || d[0].Duplicate || !d[1].Duplicate || d[2].Signed || d[3].Signed {
 		t.Errorf("deliveries = %+v", d)
+	}
+}
+
+func TestSinkPrintsTheContactsOfEachAction(t *testing.T) {
+	var out bytes.Buffer
+	sink := NewSink([]byte("demo-signing-key"), Print(&out))
+	srv := httptest.NewServer(sink)
+	defer srv.Close()
+	s := &actions.Sender{}
+	p := actions.Payload{Key: "0123456789abcdef", Account: "acme", Stage: "Renewal", Action: "renewal-call",
+		Contacts: []actions.Contact{{Name: "Marta Greco", Email: "marta@acme.example", Role: "DecisionMaker"},
+			{Name: "Luca Ferri", Email: "luca@acme.example", Role: "Billing"}}}
+	if err := s.Send(context.Background(), srv.URL, []byte("demo-signing-key"), p); err != nil {
+		t.Fatal(err)
+	}
+	line := out.String()
+	for _, want := range []string{"renewal-call", "acme", "signed=true", "duplicate=false", "key=0123456789ab",
+		"to: DecisionMaker Marta Greco, Billing Luca Ferri"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("line %q lacks %q", line, want)
+		}
+	}
+	if d := sink.Deliveries(); len(d) != 1 || len(d[0].Payload.Contacts) != 2 {
+		t.Errorf("deliveries = %+v", d)
+	}
+}
+
+// TestEveryDemoAudienceReachesSomeone: the demo's accounts have contacts,
+// and each action with an audience finds at least one contact on every
+// account of its plan, so the sink shows who each action is for and no
+// demo action is Skipped.
+func TestEveryDemoAudienceReachesSomeone(t *testing.T) {
+	out, err := Render(filepath.Join("..", "..", "config", "demo"), Values{PrometheusURL: "http://prom:9090",
+		WebhookURL: "http://sink/hooks", Now: time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plans []csv1alpha1.SuccessPlan
+	var accounts []csv1alpha1.CustomerAccount
+	for _, doc := range strings.Split(string(out), "\n---\n") {
+		var meta metav1.TypeMeta
+		if err := yaml.Unmarshal([]byte(doc), &meta); err != nil {
+			t.Fatal(err)
+		}
+		switch meta.Kind {
+		case "SuccessPlan":
+			var p csv1alpha1.SuccessPlan
+			if err := yaml.UnmarshalStrict([]byte(doc), &p); err != nil {
+				t.Fatal(err)
+			}
+			plans = append(plans, p)
+		case "CustomerAccount":
+			var a csv1alpha1.CustomerAccount
+			if err := yaml.UnmarshalStrict([]byte(doc), &a); err != nil {
+				t.Fatal(err)
+			}
+			accounts = append(accounts, a)
+		}
+	}
+	audiences := 0
+	for _, p := range plans {
+		sel, err := metav1.LabelSelectorAsSelector(p.Spec.AccountSelector)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range accounts {
+			if !sel.Matches(labels.Set(a.Labels)) {
+				continue
+			}
+			if len(a.Spec.Contacts) == 0 {
+				t.Errorf("account %s has no contacts", a.Name)
+			}
+			for _, s := range p.Spec.Stages {
+				for _, act := range s.Actions {
+					if act.Audience == nil {
+						continue
+					}
+					audiences++
+					if len(actions.Recipients(act.Audience, a.Spec.Contacts)) == 0 {
+						t.Errorf("action %s of plan %s reaches no contact of account %s", act.Name, p.Name, a.Name)
+					}
+				}
+			}
+		}
+	}
+	if len(plans) != 3 || len(accounts) != 20 || audiences == 0 {
+		t.Errorf("%d plans, %d accounts, %d audiences checked", len(plans), len(accounts), audiences)
 	}
 }

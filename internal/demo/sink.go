@@ -2,9 +2,12 @@ package demo
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
+	"time"
 
 	"customersuccess.dev/success-operator/internal/actions"
 )
@@ -12,11 +15,38 @@ import (
 // Delivery is one webhook the sink received.
 type Delivery struct {
 	Payload   actions.Payload
-	Signed    bool // the signature verified with the sink's secret
+	Signed    bool // the Standard Webhooks signature verified with the sink's secret
 	Duplicate bool // the idempotency key was seen before
 }
 
-// Sink is a webhook receiver that verifies signatures, deduplicates by
+// String is the sink's line for a delivery: the action, account and stage,
+// whether it verified and was a duplicate, the key's start, and the
+// contacts it was for, by role and name (the demo's own, made-up people).
+func (d Delivery) String() string {
+	key := d.Payload.Key
+	if len(key) > 12 {
+		key = key[:12]
+	}
+	line := fmt.Sprintf("webhook  %-16s %-12s %-14s signed=%v duplicate=%v key=%s",
+		d.Payload.Action, d.Payload.Account, d.Payload.Stage, d.Signed, d.Duplicate, key)
+	if len(d.Payload.Contacts) > 0 {
+		to := make([]string, len(d.Payload.Contacts))
+		for i, c := range d.Payload.Contacts {
+			to[i] = c.Role + " " + c.Name
+		}
+		line += " to: " + strings.Join(to, ", ")
+	}
+	return line
+}
+
+// Print returns a report function for NewSink that writes each delivery's
+// line to w.
+func Print(w io.Writer) func(Delivery) {
+	return func(d Delivery) { _, _ = fmt.Fprintln(w, d) }
+}
+
+// Sink is a webhook receiver that verifies Standard Webhooks signatures
+// (webhook-id, webhook-timestamp, webhook-signature), deduplicates by
 // idempotency key and reports each delivery.
 type Sink struct {
 	secret []byte
@@ -45,7 +75,7 @@ func (s *Sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "bad payload", http.StatusBadRequest)
 		return
 	}
-	d.Signed = actions.Verify(s.secret, body, r.Header.Get(actions.HeaderSignature))
+	d.Signed = actions.Verify(s.secret, r.Header, body, time.Now())
 	s.mu.Lock()
 	d.Duplicate = s.seen[d.Payload.Key]
 	s.seen[d.Payload.Key] = true

@@ -89,8 +89,9 @@ type Declared struct {
 	Health, Stage *apiservercel.DeclType
 }
 
-// Types returns the declared types of the variables. Fields that may be
-// absent at run time (daysToRenewal without a renewal date, a measure's
+// Types returns the declared types of the variables. account.contacts is
+// the list of spec.contacts, each with name, email, role and persona (empty
+// when unset). Fields that may be absent at run time (daysToRenewal without a renewal date, a measure's
 // value while it is not available, health.score before the first score) are
 // declared too: reading an absent one fails the evaluation, has() tests it.
 func Types() Declared {
@@ -109,11 +110,17 @@ func Types() Declared {
 	signals := object("customersuccess.dev.Signals", map[string]*apiservercel.DeclType{
 		"values": apiservercel.NewMapType(str, dbl, -1),
 	})
+	// The API bounds an account's contacts to 50, which bounds the cost of
+	// a comprehension over them.
+	contact := object("customersuccess.dev.Contact", map[string]*apiservercel.DeclType{
+		"name": str, "email": str, "role": str, "persona": str,
+	})
 	return Declared{
 		Account: object("customersuccess.dev.Account", map[string]*apiservercel.DeclType{
 			"name": str, "namespace": str, "labels": stringMap, "displayName": str, "owner": str,
 			"externalIDs": stringMap, "contract": contract, "signals": signals,
 			"mrr": dbl, "daysSinceStart": i, "daysToRenewal": i,
+			"contacts": apiservercel.NewListType(contact, maxContacts),
 		}),
 		Measure: object("customersuccess.dev.Measure", map[string]*apiservercel.DeclType{
 			"value": dbl, "score": i, "available": b,
@@ -126,6 +133,9 @@ func Types() Declared {
 		}),
 	}
 }
+
+// maxContacts is the API's bound on an account's contacts.
+const maxContacts = 50
 
 // Program is a compiled, type-checked expression.
 type Program struct {
@@ -191,7 +201,7 @@ func unknownMeasures(a *celast.AST, measures map[string]bool) []string {
 func (p *Program) EvalBool(vars map[string]any) (bool, error) {
 	v, _, err := p.prg.Eval(vars)
 	if err != nil {
-		return false, err
+		return false, redact(err, vars)
 	}
 	b, ok := v.Value().(bool)
 	if !ok || v.Type() != types.BoolType {
@@ -204,7 +214,7 @@ func (p *Program) EvalBool(vars map[string]any) (bool, error) {
 func (p *Program) EvalNumber(vars map[string]any) (float64, error) {
 	v, _, err := p.prg.Eval(vars)
 	if err != nil {
-		return 0, err
+		return 0, redact(err, vars)
 	}
 	switch n := v.Value().(type) {
 	case float64:
@@ -214,6 +224,42 @@ func (p *Program) EvalNumber(vars map[string]any) (float64, error) {
 	default:
 		return 0, fmt.Errorf("produced %s, not double", v.Type().TypeName())
 	}
+}
+
+// redacted replaces personal data in an evaluation error.
+const redacted = "<redacted>"
+
+// redact removes the contacts' names and emails from an evaluation error:
+// an error can quote a value (int(c.email) quotes the address it could
+// not parse), and errors end up in conditions, Events and logs, where
+// personal data must not. Values shorter than three characters are left:
+// they would garble the message and identify no one.
+func redact(err error, vars map[string]any) error {
+	acct, _ := vars[VarAccount].(map[string]any)
+	contacts, _ := acct["contacts"].([]any)
+	var secrets []string
+	for _, c := range contacts {
+		m, _ := c.(map[string]any)
+		for _, f := range []string{"email", "name"} {
+			if v, _ := m[f].(string); len(v) >= 3 {
+				secrets = append(secrets, v)
+			}
+		}
+	}
+	if len(secrets) == 0 {
+		return err
+	}
+	// Longest first, so that a name inside an address does not leave the
+	// rest of the address behind.
+	sort.Slice(secrets, func(i, j int) bool { return len(secrets[i]) > len(secrets[j]) })
+	msg := err.Error()
+	for _, v := range secrets {
+		msg = strings.ReplaceAll(msg, v, redacted)
+	}
+	if msg == err.Error() {
+		return err
+	}
+	return errors.New(msg)
 }
 
 // Expressions are a plan's compiled expressions, keyed by field path.

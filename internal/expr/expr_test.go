@@ -207,6 +207,7 @@ var wellTypedConditions = []string{
 	"account.mrr >= 1000.0 && account.daysSinceStart > 30 && account.daysToRenewal <= 90",
 	"has(account.daysToRenewal) && account.daysToRenewal < 60",
 	"account.signals.values['sentiment'] < 2.0",
+	"account.contacts.exists(c, c.role == 'DecisionMaker' && c.persona != '' && c.name != '' && c.email.endsWith('.example'))",
 	"measures.nps.available && measures.nps.value >= 50.0 && measures.nps.score > 40",
 	"health.scored && health.score < 40 && health.band == 'Red'",
 	"stage.name == 'Onboarding' && stage.days >= 7.5",
@@ -347,5 +348,128 @@ func TestVarsWithoutHealth(t *testing.T) {
 	}
 	if got, err := p.EvalBool(Vars(Input{Account: &csv1alpha1.CustomerAccount{}})); err != nil || !got {
 		t.Errorf("%s = %v, %v; want true", p.Source(), got, err)
+	}
+}
+
+// TestContacts: account.contacts lists spec.contacts with their role and
+// persona, so a plan can test who the account has; type errors in a
+// comprehension over them are found at compile time.
+func TestContacts(t *testing.T) {
+	c, err := NewCompiler()
+	if err != nil {
+		t.Fatal(err)
+	}
+	withContacts := func(contacts ...csv1alpha1.Contact) map[string]any {
+		acct := &csv1alpha1.CustomerAccount{}
+		acct.Spec.Contacts = contacts
+		return Vars(Input{Account: acct, Now: time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)})
+	}
+	ada := csv1alpha1.Contact{Name: "Ada", Email: "ada@acme.example", Role: csv1alpha1.RoleDecisionMaker}
+	bob := csv1alpha1.Contact{Name: "Bob", Email: "bob@acme.example", Role: csv1alpha1.RoleUser, Persona: "data-engineer"}
+	noDecisionMaker := "!account.contacts.exists(c, c.role == 'DecisionMaker')"
+	cases := []struct {
+		name string
+		src  string
+		vars map[string]any
+		want bool
+	}{
+		{"an account without a decision maker is a risk", noDecisionMaker, withContacts(bob), true},
+		{"an account without contacts is a risk", noDecisionMaker, withContacts(), true},
+		{"an account with a decision maker is not", noDecisionMaker, withContacts(bob, ada), false},
+		{"contacts can be counted by role", "account.contacts.filter(c, c.role == 'User').size() == 1", withContacts(ada, bob), true},
+		{"a persona is readable", "account.contacts.exists(c, c.persona == 'data-engineer')", withContacts(ada, bob), true},
+		{"an unset persona is empty, not absent", "account.contacts.all(c, c.role != 'DecisionMaker' || c.persona == '')", withContacts(ada), true},
+		{"names and emails are readable", "account.contacts.exists(c, c.name == 'Ada' && c.email == 'ada@acme.example')", withContacts(ada), true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := c.Compile(tc.src, Condition, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, err := p.EvalBool(tc.vars); err != nil || got != tc.want {
+				t.Errorf("%s = %v, %v; want %v", tc.src, got, err, tc.want)
+			}
+		})
+	}
+
+	compileErrors := []struct {
+		name, src, wantErr string
+	}{
+		{"a role compared with a number", "account.contacts.exists(c, c.role == 1)", "no matching overload"},
+		{"an unknown contact field", "account.contacts.exists(c, c.phone == '1')", "undefined field 'phone'"},
+		{"the contacts used as a bool", "account.contacts", "must produce bool"},
+		{"a size compared with a string", "account.contacts.size() > 'x'", "no matching overload"},
+	}
+	for _, tc := range compileErrors {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := c.Compile(tc.src, Condition, nil)
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("error = %v, want it to contain %q", err, tc.wantErr)
+			}
+		})
+	}
+
+	t.Run("a nested comprehension over the most contacts stays within the cost limit", func(t *testing.T) {
+		many := make([]csv1alpha1.Contact, maxContacts)
+		for i := range many {
+			many[i] = csv1alpha1.Contact{Name: "n", Email: "e@x.example", Role: csv1alpha1.RoleUser}
+		}
+		p, err := c.Compile("account.contacts.all(a, account.contacts.all(b, a.role == b.role && a.name.size() < 300))", Condition, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := p.EvalBool(withContacts(many...)); err != nil || !got {
+			t.Errorf("= %v, %v; want true", got, err)
+		}
+	})
+}
+
+// TestEvaluationErrorsNameNoContact: an error that would quote a contact's
+// name or email (which end up in conditions, Events and logs) has them
+// redacted.
+func TestEvaluationErrorsNameNoContact(t *testing.T) {
+	c, err := NewCompiler()
+	if err != nil {
+		t.Fatal(err)
+	}
+	acct := &csv1alpha1.CustomerAccount{}
+	acct.Spec.Contacts = []csv1alpha1.Contact{{Name: "Ada Lovelace", Email: "ada@acme.example", Role: csv1alpha1.RoleDecisionMaker}}
+	vars := Vars(Input{Account: acct, Now: time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)})
+	cases := []struct {
+		name   string
+		src    string
+		kind   Kind
+		quotes bool // CEL's error would quote the value
+	}{
+		{"a missing key quoting a name", "account.labels[account.contacts[0].name] == 'x'", Condition, true},
+		{"a missing key quoting an email", "account.externalIDs[account.contacts[0].email] == 'x'", Condition, true},
+		{"a timestamp conversion", "account.contacts.exists(c, timestamp(c.email) > timestamp('2026-01-01T00:00:00Z'))", Condition, false},
+		{"an int conversion", "account.contacts.exists(c, int(c.email) > 0)", Condition, false},
+		{"a double conversion", "double(account.contacts[0].email)", Number, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := c.Compile(tc.src, tc.kind, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.kind == Number {
+				_, err = p.EvalNumber(vars)
+			} else {
+				_, err = p.EvalBool(vars)
+			}
+			if err == nil {
+				t.Fatal("want an evaluation error")
+			}
+			for _, pii := range []string{"ada@acme.example", "Ada Lovelace", "acme.example"} {
+				if strings.Contains(err.Error(), pii) {
+					t.Errorf("error %q contains %q", err, pii)
+				}
+			}
+			if tc.quotes && !strings.Contains(err.Error(), redacted) {
+				t.Errorf("error %q does not say what it redacted", err)
+			}
+		})
 	}
 }

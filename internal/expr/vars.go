@@ -25,8 +25,9 @@ type Input struct {
 }
 
 // AccountVar returns the account variable, of the declared type Account:
-// the spec's fields, signals.values as numbers, plus mrr, daysSinceStart
-// and daysToRenewal (absent when the date is unset).
+// the spec's fields, signals.values as numbers, contacts (always a list,
+// persona empty when unset), plus mrr, daysSinceStart and daysToRenewal
+// (absent when the date is unset).
 func AccountVar(in Input) map[string]any {
 	a := in.Account
 	c := a.Spec.Contract
@@ -58,6 +59,12 @@ func AccountVar(in Input) map[string]any {
 	for k, v := range a.Labels {
 		labels[k] = v
 	}
+	contacts := make([]any, 0, len(a.Spec.Contacts))
+	for _, ct := range a.Spec.Contacts {
+		contacts = append(contacts, map[string]any{
+			"name": ct.Name, "email": ct.Email, "role": string(ct.Role), "persona": ct.Persona,
+		})
+	}
 	out := map[string]any{
 		"name":        a.Name,
 		"namespace":   a.Namespace,
@@ -67,6 +74,7 @@ func AccountVar(in Input) map[string]any {
 		"externalIDs": ids,
 		"contract":    contract,
 		"signals":     map[string]any{"values": values},
+		"contacts":    contacts,
 		"mrr":         0.0,
 	}
 	if in.MRR != nil {

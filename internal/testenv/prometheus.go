@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/api"
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
+	"sigs.k8s.io/yaml"
 )
 
 const (
@@ -51,12 +52,28 @@ type Prometheus struct {
 	stopErr  error
 }
 
+// PrometheusOption configures a server started by StartPrometheus.
+type PrometheusOption func(*prometheusOptions)
+
+type prometheusOptions struct {
+	ruleFiles []string
+}
+
+// WithRuleFiles loads Prometheus rule files (the plain format, a top-level
+// groups: list) that the server evaluates every scrape interval. A file
+// that does not load keeps the server from starting, with the reason in
+// the error. See RuleFileFromPrometheusRule for PrometheusRule manifests.
+func WithRuleFiles(paths ...string) PrometheusOption {
+	return func(o *prometheusOptions) { o.ruleFiles = append(o.ruleFiles, paths...) }
+}
+
 // StartPrometheus starts bin/prometheus on a free loopback port with a
 // temporary data dir and a config scraping targets (host:port strings, job
 // "exporter") every scrapeInterval, with the TSDB's minimal settings for
-// speed. It returns once /-/ready answers 200, and fails after 30s. It fails,
+// speed. Rules, if any (WithRuleFiles), are evaluated every scrapeInterval
+// too. It returns once /-/ready answers 200, and fails after 30s. It fails,
 // naming the make target, when the binary is missing.
-func StartPrometheus(root string, targets []string, scrapeInterval time.Duration) (*Prometheus, error) {
+func StartPrometheus(root string, targets []string, scrapeInterval time.Duration, opts ...PrometheusOption) (*Prometheus, error) {
 	bin := PrometheusBin(root)
 	if _, err := os.Stat(bin); err != nil {
 		return nil, fmt.Errorf("%s is missing: run `make prometheus` to build it", bin)
@@ -64,11 +81,25 @@ func StartPrometheus(root string, targets []string, scrapeInterval time.Duration
 	if scrapeInterval <= 0 {
 		return nil, fmt.Errorf("scrape interval must be positive, got %s", scrapeInterval)
 	}
+	var o prometheusOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	for i, f := range o.ruleFiles {
+		abs, err := filepath.Abs(f)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := os.Stat(abs); err != nil {
+			return nil, fmt.Errorf("rule file: %w", err)
+		}
+		o.ruleFiles[i] = abs // the server runs in its own directory
+	}
 	// The free port is picked by binding and releasing it, so another process
 	// can take it before Prometheus does: try again on a fresh port then.
 	var lastErr error
 	for range 3 {
-		p, err := startPrometheus(bin, targets, scrapeInterval)
+		p, err := startPrometheus(bin, targets, scrapeInterval, o)
 		if err == nil {
 			return p, nil
 		}
@@ -82,7 +113,7 @@ func StartPrometheus(root string, targets []string, scrapeInterval time.Duration
 
 var errPortTaken = errors.New("port taken")
 
-func startPrometheus(bin string, targets []string, scrapeInterval time.Duration) (*Prometheus, error) {
+func startPrometheus(bin string, targets []string, scrapeInterval time.Duration, o prometheusOptions) (*Prometheus, error) {
 	dir, err := os.MkdirTemp("", "testenv-prometheus-")
 	if err != nil {
 		return nil, err
@@ -90,7 +121,7 @@ func startPrometheus(bin string, targets []string, scrapeInterval time.Duration)
 	cleanup := func() { _ = os.RemoveAll(dir) }
 
 	config := filepath.Join(dir, "prometheus.yml")
-	if err := os.WriteFile(config, prometheusConfig(targets, scrapeInterval), 0o600); err != nil {
+	if err := os.WriteFile(config, prometheusConfig(targets, scrapeInterval, o.ruleFiles), 0o600); err != nil {
 		cleanup()
 		return nil, err
 	}
@@ -265,11 +296,18 @@ func (p *Prometheus) logTail() string {
 	return "\nprometheus log:\n" + out
 }
 
-// prometheusConfig scrapes targets as job "exporter" every interval.
-func prometheusConfig(targets []string, interval time.Duration) []byte {
+// prometheusConfig scrapes targets as job "exporter" every interval and
+// evaluates ruleFiles (absolute paths) as often.
+func prometheusConfig(targets []string, interval time.Duration, ruleFiles []string) []byte {
 	d := model.Duration(interval).String()
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "global:\n  scrape_interval: %s\n  scrape_timeout: %s\n  evaluation_interval: %s\n", d, d, d)
+	if len(ruleFiles) > 0 {
+		b.WriteString("rule_files:\n")
+		for _, f := range ruleFiles {
+			fmt.Fprintf(&b, "  - %s\n", strconv.Quote(f))
+		}
+	}
 	b.WriteString("scrape_configs:\n  - job_name: exporter\n    static_configs:\n      - targets: [")
 	for i, t := range targets {
 		if i > 0 {
@@ -279,6 +317,37 @@ func prometheusConfig(targets []string, interval time.Duration) []byte {
 	}
 	b.WriteString("]\n")
 	return b.Bytes()
+}
+
+// RuleFileFromPrometheusRule writes the rule groups of a Prometheus
+// Operator PrometheusRule manifest (its spec.groups) as a plain Prometheus
+// rule file in dir, and returns the file's path, for WithRuleFiles.
+func RuleFileFromPrometheusRule(manifest, dir string) (string, error) {
+	b, err := os.ReadFile(manifest)
+	if err != nil {
+		return "", err
+	}
+	var rule struct {
+		Kind string `json:"kind"`
+		Spec struct {
+			Groups []any `json:"groups"`
+		} `json:"spec"`
+	}
+	if err := yaml.Unmarshal(b, &rule); err != nil {
+		return "", fmt.Errorf("%s: %w", manifest, err)
+	}
+	if rule.Kind != "PrometheusRule" || len(rule.Spec.Groups) == 0 {
+		return "", fmt.Errorf("%s: not a PrometheusRule with spec.groups", manifest)
+	}
+	out, err := yaml.Marshal(map[string]any{"groups": rule.Spec.Groups})
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, strings.TrimSuffix(filepath.Base(manifest), filepath.Ext(manifest))+".rules.yml")
+	if err := os.WriteFile(path, out, 0o600); err != nil {
+		return "", err
+	}
+	return path, nil
 }
 
 // freePort returns a loopback TCP port that was free a moment ago.

@@ -3,12 +3,8 @@ package controllers
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -39,78 +35,10 @@ func payloadContact(c csv1alpha1.Contact) actions.Contact {
 	return actions.Contact{Name: c.Name, Email: c.Email, Role: string(c.Role), Persona: c.Persona}
 }
 
-// audienceReceiver is a webhook endpoint that verifies Standard Webhooks
-// signatures and keeps each accepted delivery's payload and raw body, by
-// account and action. It answers 503 to the actions in failing.
-type audienceReceiver struct {
-	*httptest.Server
-	secret []byte
-
-	mu       sync.Mutex
-	attempts map[string]int // by account/action
-	payloads map[string][]actions.Payload
-	bodies   map[string][]string
-	failing  map[string]bool // by action
-	badSigs  int
-}
-
-func newAudienceReceiver(t *testing.T, secret string) *audienceReceiver {
-	r := &audienceReceiver{secret: []byte(secret), attempts: map[string]int{}, payloads: map[string][]actions.Payload{},
-		bodies: map[string][]string{}, failing: map[string]bool{}}
-	r.Server = httptest.NewServer(http.HandlerFunc(r.serve))
-	t.Cleanup(r.Close)
-	return r
-}
-
-func (r *audienceReceiver) serve(w http.ResponseWriter, req *http.Request) {
-	body, _ := io.ReadAll(req.Body)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if !actions.Verify(r.secret, req.Header, body, time.Now()) {
-		r.badSigs++
-		http.Error(w, "bad signature", http.StatusUnauthorized)
-		return
-	}
-	var p actions.Payload
-	if err := json.Unmarshal(body, &p); err != nil || p.Key != req.Header.Get(actions.HeaderID) {
-		http.Error(w, "bad payload", http.StatusBadRequest)
-		return
-	}
-	k := p.Account + "/" + p.Action
-	r.attempts[k]++
-	if r.failing[p.Action] {
-		http.Error(w, "try later", http.StatusServiceUnavailable)
-		return
-	}
-	r.payloads[k] = append(r.payloads[k], p)
-	r.bodies[k] = append(r.bodies[k], string(body))
-	w.WriteHeader(http.StatusAccepted)
-}
-
-// accepted returns the payloads and bodies accepted for an account's action.
-func (r *audienceReceiver) accepted(account, action string) ([]actions.Payload, []string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	k := account + "/" + action
-	return append([]actions.Payload(nil), r.payloads[k]...), append([]string(nil), r.bodies[k]...)
-}
-
-func (r *audienceReceiver) attemptsOf(account, action string) int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.attempts[account+"/"+action]
-}
-
-func (r *audienceReceiver) setFailing(action string, failing bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.failing[action] = failing
-}
-
 // audiencePlan creates the signing Secret and a plan whose Onboarding
 // stage has the given actions, each a webhook to rcv unless eventOnly
 // names it.
-func audiencePlan(t *testing.T, ns string, rcv *audienceReceiver, audiences map[string]*csv1alpha1.Audience, order []string, eventOnly ...string) {
+func audiencePlan(t *testing.T, ns string, rcv *receiver, audiences map[string]*csv1alpha1.Audience, order []string, eventOnly ...string) {
 	t.Helper()
 	create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "hook-key"}, Data: map[string][]byte{"key": rcv.secret}})
 	p := newPlan(ns, "smb", "smb", 0)
@@ -144,7 +72,7 @@ func TestAudienceDeliversExactlyItsContactsAndSkipsWhomItMisses(t *testing.T) {
 	g := NewWithT(t)
 	op := startOperator(t)
 	ns := op.ns
-	rcv := newAudienceReceiver(t, "s3cret")
+	rcv := newReceiver(t, "s3cret")
 	audiencePlan(t, ns, rcv, map[string]*csv1alpha1.Audience{
 		"exec-briefing":  roles(csv1alpha1.RoleDecisionMaker, csv1alpha1.RoleExecutiveSponsor),
 		"dev-tips":       {Personas: []string{"data-engineer"}},
@@ -213,7 +141,7 @@ func TestAudienceIsMatchedWhenTheActionIsAttempted(t *testing.T) {
 	g := NewWithT(t)
 	op := startOperator(t)
 	ns := op.ns
-	rcv := newAudienceReceiver(t, "s3cret")
+	rcv := newReceiver(t, "s3cret")
 	rcv.setFailing("exec-briefing", true)
 	rcv.setFailing("champion-call", true)
 	audiencePlan(t, ns, rcv, map[string]*csv1alpha1.Audience{

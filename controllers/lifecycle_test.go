@@ -28,7 +28,9 @@ import (
 )
 
 // receiver is a webhook endpoint that checks Standard Webhooks signatures
-// and counts deliveries by idempotency key.
+// and counts deliveries by idempotency key. It keeps each accepted
+// delivery's payload and raw body by account and action, and answers 503
+// to an action while failures has some left for it or failing names it.
 type receiver struct {
 	*httptest.Server
 	secret []byte
@@ -37,13 +39,19 @@ type receiver struct {
 	attempts map[string]int // by action
 	keys     map[string]int // successful deliveries by key
 	actions  map[string][]string
-	failures map[string]int // failures still to answer, by action
+	failures map[string]int  // failures still to answer, by action
+	failing  map[string]bool // actions answered 503 until unset
 	badSigs  int
+
+	accountAttempts map[string]int // by account/action
+	payloads        map[string][]actions.Payload
+	bodies          map[string][]string
 }
 
 func newReceiver(t *testing.T, secret string) *receiver {
 	r := &receiver{secret: []byte(secret), attempts: map[string]int{}, keys: map[string]int{},
-		actions: map[string][]string{}, failures: map[string]int{}}
+		actions: map[string][]string{}, failures: map[string]int{}, failing: map[string]bool{},
+		accountAttempts: map[string]int{}, payloads: map[string][]actions.Payload{}, bodies: map[string][]string{}}
 	r.Server = httptest.NewServer(http.HandlerFunc(r.serve))
 	t.Cleanup(r.Close)
 	return r
@@ -59,18 +67,27 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	var p actions.Payload
-	if err := json.Unmarshal(body, &p); err != nil || p.Key != req.Header.Get(actions.HeaderIdempotencyKey) {
+	if err := json.Unmarshal(body, &p); err != nil ||
+		p.Key != req.Header.Get(actions.HeaderIdempotencyKey) || p.Key != req.Header.Get(actions.HeaderID) {
 		http.Error(w, "bad payload", http.StatusBadRequest)
 		return
 	}
+	k := p.Account + "/" + p.Action
 	r.attempts[p.Action]++
+	r.accountAttempts[k]++
 	if r.failures[p.Action] > 0 {
 		r.failures[p.Action]--
 		http.Error(w, "try later", http.StatusServiceUnavailable)
 		return
 	}
+	if r.failing[p.Action] {
+		http.Error(w, "try later", http.StatusServiceUnavailable)
+		return
+	}
 	r.keys[p.Key]++
 	r.actions[p.Action] = append(r.actions[p.Action], p.Key)
+	r.payloads[k] = append(r.payloads[k], p)
+	r.bodies[k] = append(r.bodies[k], string(body))
 	w.WriteHeader(http.StatusAccepted)
 }
 
@@ -84,6 +101,28 @@ func (r *receiver) delivered(action string) ([]string, bool) {
 		once = once && r.keys[k] == 1
 	}
 	return append([]string(nil), r.actions[action]...), once && r.badSigs == 0
+}
+
+// accepted returns the payloads and bodies accepted for an account's action.
+func (r *receiver) accepted(account, action string) ([]actions.Payload, []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	k := account + "/" + action
+	return append([]actions.Payload(nil), r.payloads[k]...), append([]string(nil), r.bodies[k]...)
+}
+
+// attemptsOf returns how often an account's action was posted.
+func (r *receiver) attemptsOf(account, action string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.accountAttempts[account+"/"+action]
+}
+
+// setFailing makes the receiver answer 503 to an action, or stop doing so.
+func (r *receiver) setFailing(action string, failing bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.failing[action] = failing
 }
 
 func lifecyclePlan(ns, hookURL string) *csv1alpha1.SuccessPlan {

@@ -7,6 +7,7 @@ import (
 
 	. "github.com/onsi/gomega"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
 )
@@ -28,6 +29,21 @@ func ledgerAccount(ns, name, sentiment string, entries ...any) *csv1alpha1.Custo
 	return a
 }
 
+// portfolioAccounts are four smb accounts whose KPIs over 30 days are
+// worked out by hand in TestPlanStatusSumsUpItsAccounts: a grower, a
+// shrinker, a leaver and a newcomer.
+func portfolioAccounts(ns string) []client.Object {
+	grower := ledgerAccount(ns, "grower", "5", 100, csv1alpha1.LedgerNew, "1000", 10, csv1alpha1.LedgerExpansion, "200")
+	grower.Spec.Contract.AcquisitionCost = "2400"
+	grower.Spec.Signals.Surveys.NPS = []int32{1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}
+	shrinker := ledgerAccount(ns, "shrinker", "1", 100, csv1alpha1.LedgerNew, "500", 5, csv1alpha1.LedgerContraction, "100")
+	shrinker.Spec.Signals.Surveys.NPS = []int32{0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0}
+	return []client.Object{grower, shrinker,
+		ledgerAccount(ns, "leaver", "5", 200, csv1alpha1.LedgerNew, "300", 3, csv1alpha1.LedgerChurn, "300"),
+		ledgerAccount(ns, "newcomer", "5", 2, csv1alpha1.LedgerNew, "400"),
+	}
+}
+
 func TestPlanStatusSumsUpItsAccounts(t *testing.T) {
 	g := NewWithT(t)
 	op := startOperator(t)
@@ -35,16 +51,8 @@ func TestPlanStatusSumsUpItsAccounts(t *testing.T) {
 	p := newPlan(ns, "smb", "smb", 0)
 	p.Spec.KPIPeriod = metav1.Duration{Duration: 720 * time.Hour}
 	create(t, p)
-	grower := ledgerAccount(ns, "grower", "5", 100, csv1alpha1.LedgerNew, "1000", 10, csv1alpha1.LedgerExpansion, "200")
-	grower.Spec.Contract.AcquisitionCost = "2400"
-	grower.Spec.Signals.Surveys.NPS = []int32{1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}
-	shrinker := ledgerAccount(ns, "shrinker", "1", 100, csv1alpha1.LedgerNew, "500", 5, csv1alpha1.LedgerContraction, "100")
-	shrinker.Spec.Signals.Surveys.NPS = []int32{0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0}
-	create(t, grower, shrinker,
-		ledgerAccount(ns, "leaver", "5", 200, csv1alpha1.LedgerNew, "300", 3, csv1alpha1.LedgerChurn, "300"),
-		ledgerAccount(ns, "newcomer", "5", 2, csv1alpha1.LedgerNew, "400"),
-		newAccount(ns, "elsewhere", "enterprise"), // not this plan's
-	)
+	create(t, portfolioAccounts(ns)...)
+	create(t, newAccount(ns, "elsewhere", "enterprise")) // not this plan's
 
 	// By hand, over the last 30 days: start MRR 1800 (grower 1000, shrinker
 	// 500, leaver 300), churned 300, contraction 100, expansion 200, new 400.

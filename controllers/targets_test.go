@@ -50,15 +50,7 @@ func TestPlanTargetsReachStatusColumnMetricsAndAlerts(t *testing.T) {
 		{KPI: "paybackMonths", Operator: csv1alpha1.AtMost, Value: "2.0"},
 	}
 	create(t, p)
-	grower := ledgerAccount(ns, "grower", "5", 100, csv1alpha1.LedgerNew, "1000", 10, csv1alpha1.LedgerExpansion, "200")
-	grower.Spec.Contract.AcquisitionCost = "2400"
-	grower.Spec.Signals.Surveys.NPS = []int32{1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}
-	shrinker := ledgerAccount(ns, "shrinker", "1", 100, csv1alpha1.LedgerNew, "500", 5, csv1alpha1.LedgerContraction, "100")
-	shrinker.Spec.Signals.Surveys.NPS = []int32{0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0}
-	create(t, grower, shrinker,
-		ledgerAccount(ns, "leaver", "5", 200, csv1alpha1.LedgerNew, "300", 3, csv1alpha1.LedgerChurn, "300"),
-		ledgerAccount(ns, "newcomer", "5", 2, csv1alpha1.LedgerNew, "400"),
-	)
+	create(t, portfolioAccounts(ns)...)
 
 	// KPIs by hand (see TestPlanStatusSumsUpItsAccounts): customer churn
 	// 33.3, NPS 50, NRR 88.9, payback 2, no CSAT answers.

@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
+	"customersuccess.dev/success-operator/internal/evaluate"
 	"customersuccess.dev/success-operator/internal/expr"
 	"customersuccess.dev/success-operator/internal/health"
 	"customersuccess.dev/success-operator/internal/lifecycle"
@@ -60,7 +61,7 @@ func BenchmarkEvaluateAccount(b *testing.B) {
 		}
 		step := lifecycle.Advance(plan.Spec.Stages, model.Expressions,
 			lifecycle.State{Stage: a.Status.Stage, EnteredAt: entered.Time}, false, vars, now)
-		signals, _ := evaluateSignals(model, vars(step.Stage, step.EnteredAt), a.Status.Health, step)
+		signals, _ := evaluate.Signals(evaluate.Account{Object: a, MRR: mrr, Now: now}, model, &res, step)
 		for _, c := range signals {
 			setCondition(a, c)
 		}

@@ -25,7 +25,7 @@ import (
 	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
 	"customersuccess.dev/success-operator/internal/actions"
 	"customersuccess.dev/success-operator/internal/collect"
-	"customersuccess.dev/success-operator/internal/expr"
+	"customersuccess.dev/success-operator/internal/evaluate"
 	"customersuccess.dev/success-operator/internal/health"
 	"customersuccess.dev/success-operator/internal/kpi"
 	"customersuccess.dev/success-operator/internal/lifecycle"
@@ -125,7 +125,7 @@ type accountScope struct {
 
 	mrr   *big.Rat
 	plan  *csv1alpha1.SuccessPlan
-	model *PlanModel
+	model *evaluate.Model
 	// health is the health step's result; nil when it did not run.
 	health *health.Result
 	// bandChanged: the health step moved the band.
@@ -200,24 +200,6 @@ func (r *CustomerAccountReconciler) summarizeAndPatch(ctx context.Context, s *ac
 // staleCopyRetry is how soon a reconcile that read a stale copy of the
 // account runs again: the informer catches up within milliseconds.
 const staleCopyRetry = 200 * time.Millisecond
-
-// reconcileSignals evaluates the plan's atRisk and expansion signals over
-// the health step's result into the scope, and turns every expression that
-// failed at run time into Ready=False, EvaluationFailed, naming the fields.
-func (r *CustomerAccountReconciler) reconcileSignals(_ context.Context, s *accountScope) (stepResult, error) {
-	vars := expr.Vars(expr.Input{Account: s.acct, MRR: s.mrr, Health: s.health, Now: s.now,
-		Stage: s.acct.Status.Stage, StageEnteredAt: timeOf(s.acct.Status.StageEnteredAt)})
-	var failed field.ErrorList
-	s.signals, failed = evaluateSignals(s.model, vars, s.acct.Status.Health, s.stage)
-	s.failed = append(s.failed, failed...)
-	if len(s.failed) > 0 {
-		s.out.fail(csv1alpha1.EvaluationFailedReason, s.failed.ToAggregate().Error(), false)
-	}
-	if r.Metrics != nil {
-		r.Metrics.ObserveEvaluation(len(s.failed) == 0)
-	}
-	return proceed, nil
-}
 
 // reconcileRevenue sets status.mrr from the ledger as of now and the
 // moment the ledger next changes it. A ledger the operator cannot sum

@@ -7,13 +7,13 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
 	"customersuccess.dev/success-operator/internal/actions"
-	"customersuccess.dev/success-operator/internal/expr"
+	"customersuccess.dev/success-operator/internal/evaluate"
 	"customersuccess.dev/success-operator/internal/health"
-	"customersuccess.dev/success-operator/internal/kpi"
 	"customersuccess.dev/success-operator/internal/lifecycle"
 	"customersuccess.dev/success-operator/internal/outbound"
 	"customersuccess.dev/success-operator/internal/text"
@@ -22,20 +22,15 @@ import (
 // maxActions bounds status.actions, as the API does.
 const maxActions = 256
 
-// reconcileStage runs the stage machine over the health step's result: it
-// sets status.stage, stageEnteredAt and objectives, and appends each
-// transition to the history with an Event (or, without a transition, a
-// band change the health step found). It records whether the stage is
-// overdue, the expressions that failed, and when the result changes by
-// itself.
+// reconcileStage runs the stage machine (evaluate.Stage) over the health
+// step's result: it sets status.stage, stageEnteredAt and objectives, and
+// appends each transition to the history with an Event (or, without a
+// transition, a band change the health step found). It records whether the
+// stage is overdue, the expressions that failed, and when the result
+// changes by itself.
 func (r *CustomerAccountReconciler) reconcileStage(_ context.Context, s *accountScope) (stepResult, error) {
 	acct := s.acct
-	vars := func(stage string, enteredAt time.Time) map[string]any {
-		return expr.Vars(expr.Input{Account: acct, MRR: s.mrr, Health: s.health,
-			Stage: stage, StageEnteredAt: enteredAt, Now: s.now})
-	}
-	cur := lifecycle.State{Stage: acct.Status.Stage, EnteredAt: timeOf(acct.Status.StageEnteredAt), Objectives: acct.Status.Objectives}
-	step := lifecycle.Advance(s.plan.Spec.Stages, s.model.Expressions, cur, kpi.Churned(acct.Spec.Contract.Revenue, s.now), vars, s.now)
+	step := evaluate.Stage(s.account(), s.plan, s.model, s.health)
 	s.stage = step
 	s.failed = append(s.failed, step.Errors...)
 	s.requeueAt(step.NextChange)
@@ -65,6 +60,23 @@ func (r *CustomerAccountReconciler) reconcileStage(_ context.Context, s *account
 			eventType = corev1.EventTypeWarning
 		}
 		r.event(acct, eventType, tr.Reason, eventAction("Advance", tr.From, tr.To), "%s", tr.String())
+	}
+	return proceed, nil
+}
+
+// reconcileSignals evaluates the plan's atRisk and expansion signals
+// (evaluate.Signals) over the health and stage steps' results into the
+// scope, and turns every expression that failed at run time, its own or an
+// earlier step's, into Ready=False, EvaluationFailed, naming the fields.
+func (r *CustomerAccountReconciler) reconcileSignals(_ context.Context, s *accountScope) (stepResult, error) {
+	var failed field.ErrorList
+	s.signals, failed = evaluate.Signals(s.account(), s.model, s.health, s.stage)
+	s.failed = append(s.failed, failed...)
+	if len(s.failed) > 0 {
+		s.out.fail(csv1alpha1.EvaluationFailedReason, s.failed.ToAggregate().Error(), false)
+	}
+	if r.Metrics != nil {
+		r.Metrics.ObserveEvaluation(len(s.failed) == 0)
 	}
 	return proceed, nil
 }

@@ -8,11 +8,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
+	"customersuccess.dev/success-operator/internal/evaluate"
 	"customersuccess.dev/success-operator/internal/text"
 )
 
 // maxMessage bounds condition messages well under the API's 32768 limit.
-const maxMessage = 4096
+const maxMessage = evaluate.MaxMessage
 
 // outcome is what a reconcile learned about the account's readiness;
 // summarize turns it into Ready, Stalled and Reconciling.

@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
+	"customersuccess.dev/success-operator/internal/evaluate"
 	"customersuccess.dev/success-operator/internal/sources"
 )
 
@@ -138,14 +139,14 @@ func TestAFreshAccountIsInProgressUntilItsRemoteMeasuresArrive(t *testing.T) {
 // Targets are business facts: a miss or missing data sets TargetsMet and
 // leaves Ready, and so kstatus, alone.
 func TestPlanConditionsFollowKstatus(t *testing.T) {
-	valid := &PlanModel{}
-	invalid := &PlanModel{Errors: field.ErrorList{field.Invalid(field.NewPath("spec", "stages").Index(0).Child("exitWhen"), "x", "bad")}}
+	valid := &evaluate.Model{}
+	invalid := &evaluate.Model{Errors: field.ErrorList{field.Invalid(field.NewPath("spec", "stages").Index(0).Child("exitWhen"), "x", "bad")}}
 	met := csv1alpha1.TargetStatus{KPI: "nps", Operator: csv1alpha1.AtLeast, Target: "50", Actual: "50", State: csv1alpha1.TargetMet}
 	missed := csv1alpha1.TargetStatus{KPI: "customerChurnRate", Operator: csv1alpha1.AtMost, Target: "5", Actual: "7.5", State: csv1alpha1.TargetMissed}
 	unknown := csv1alpha1.TargetStatus{KPI: "csat", Operator: csv1alpha1.AtLeast, Target: "80", State: csv1alpha1.TargetUnknown}
 	for _, tc := range []struct {
 		name    string
-		model   *PlanModel
+		model   *evaluate.Model
 		pending int32
 		targets []csv1alpha1.TargetStatus
 		want    kstatus.Status

@@ -17,6 +17,7 @@ import (
 	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
 	"customersuccess.dev/success-operator/internal/actions"
 	"customersuccess.dev/success-operator/internal/collect"
+	"customersuccess.dev/success-operator/internal/evaluate"
 	"customersuccess.dev/success-operator/internal/health"
 	"customersuccess.dev/success-operator/internal/lifecycle"
 	"customersuccess.dev/success-operator/internal/outbound"
@@ -38,7 +39,7 @@ func stepModels(t *testing.T) *PlanModels {
 }
 
 // validModel compiles plan and fails the test when it is not valid.
-func validModel(t *testing.T, models *PlanModels, plan *csv1alpha1.SuccessPlan) *PlanModel {
+func validModel(t *testing.T, models *PlanModels, plan *csv1alpha1.SuccessPlan) *evaluate.Model {
 	t.Helper()
 	m := models.Get(plan)
 	if !m.Valid() {
@@ -766,14 +767,14 @@ func TestReconcileModel(t *testing.T) {
 // Collectors are never started: an ensured plan waits for Start, so it is
 // not Running.
 func TestReconcileCollector(t *testing.T) {
-	valid := &PlanModel{}
-	invalid := &PlanModel{Errors: field.ErrorList{field.Invalid(field.NewPath("spec", "stages").Index(1).Child("exitWhen"), "x", "bad")}}
+	valid := &evaluate.Model{}
+	invalid := &evaluate.Model{Errors: field.ErrorList{field.Invalid(field.NewPath("spec", "stages").Index(1).Child("exitWhen"), "x", "bad")}}
 	key := types.NamespacedName{Namespace: "customers", Name: "smb"}
 	other := types.NamespacedName{Namespace: "customers", Name: "enterprise"}
 	for _, tc := range []struct {
 		name       string
 		collectors bool
-		model      *PlanModel
+		model      *evaluate.Model
 		// kept: the plan's values are still in the Store.
 		kept      bool
 		forgotten []types.NamespacedName

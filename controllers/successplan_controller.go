@@ -16,6 +16,7 @@ import (
 
 	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
 	"customersuccess.dev/success-operator/internal/collect"
+	"customersuccess.dev/success-operator/internal/evaluate"
 )
 
 // SuccessPlanReconciler validates SuccessPlans and reports their state.
@@ -71,7 +72,7 @@ type planScope struct {
 	// newGeneration: the status does not describe this generation yet.
 	newGeneration bool
 
-	model *PlanModel
+	model *evaluate.Model
 	// pending counts the accounts not yet evaluated with this generation.
 	pending int32
 }

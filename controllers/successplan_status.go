@@ -8,6 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
+	"customersuccess.dev/success-operator/internal/evaluate"
 	"customersuccess.dev/success-operator/internal/kpi"
 	"customersuccess.dev/success-operator/internal/text"
 )
@@ -70,7 +71,7 @@ func targetsCondition(targets []csv1alpha1.TargetStatus) (c metav1.Condition, ok
 }
 
 // errorListMessage joins a model's errors into one condition message.
-func errorListMessage(model *PlanModel) string {
+func errorListMessage(model *evaluate.Model) string {
 	parts := make([]string, 0, len(model.Errors))
 	for _, e := range model.Errors {
 		parts = append(parts, e.Error())

@@ -119,6 +119,10 @@ dev: envtest ## Run a local control plane with the samples and the manager; Ctrl
 build: ## Build the manager binary.
 	$(GO) build -o $(BIN)/manager .
 
+.PHONY: plugin
+plugin: ## Build the kubectl plugin into bin/kubectl-success; with bin/ on PATH, `kubectl success` runs it.
+	$(GO) build -o $(BIN)/kubectl-success ./cmd/kubectl-success
+
 .PHONY: run
 run: ## Run the manager against the current kubeconfig.
 	$(GO) run . --leader-elect=false --metrics-secure=false

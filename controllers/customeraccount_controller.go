@@ -243,7 +243,7 @@ func (r *CustomerAccountReconciler) reconcilePlan(ctx context.Context, s *accoun
 	model := r.Models.Get(plan)
 	if !model.Valid() {
 		s.out.fail(csv1alpha1.PlanInvalidReason,
-			fmt.Sprintf("SuccessPlan %q is not valid: %s", plan.Name, errorListMessage(model)), true)
+			fmt.Sprintf("SuccessPlan %q is not valid: %s", plan.Name, model.Message()), true)
 		return stop, nil
 	}
 	s.plan, s.model = plan, model

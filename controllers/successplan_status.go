@@ -2,13 +2,11 @@ package controllers
 
 import (
 	"fmt"
-	"strings"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
-	"customersuccess.dev/success-operator/internal/evaluate"
 	"customersuccess.dev/success-operator/internal/kpi"
 	"customersuccess.dev/success-operator/internal/text"
 )
@@ -34,7 +32,7 @@ func summarizePlan(s *planScope) {
 	meta.RemoveStatusCondition(&plan.Status.Conditions, csv1alpha1.ReconcilingCondition)
 	switch {
 	case !s.model.Valid():
-		valid.Status, valid.Reason, valid.Message = metav1.ConditionFalse, csv1alpha1.InvalidSpecReason, errorListMessage(s.model)
+		valid.Status, valid.Reason, valid.Message = metav1.ConditionFalse, csv1alpha1.InvalidSpecReason, s.model.Message()
 		ready.Status, ready.Reason, ready.Message = valid.Status, valid.Reason, valid.Message
 		set(metav1.Condition{Type: csv1alpha1.StalledCondition, Status: metav1.ConditionTrue, Reason: valid.Reason, Message: valid.Message})
 	case s.pending > 0:
@@ -68,13 +66,4 @@ func targetsCondition(targets []csv1alpha1.TargetStatus) (c metav1.Condition, ok
 		return metav1.Condition{}, false
 	}
 	return c, true
-}
-
-// errorListMessage joins a model's errors into one condition message.
-func errorListMessage(model *evaluate.Model) string {
-	parts := make([]string, 0, len(model.Errors))
-	for _, e := range model.Errors {
-		parts = append(parts, e.Error())
-	}
-	return text.Truncate(strings.Join(parts, "; "), maxMessage)
 }

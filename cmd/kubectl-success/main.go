@@ -1,10 +1,14 @@
 // Command kubectl-success is a kubectl plugin for customer-success
 // managers and leaders: `kubectl success explain ACCOUNT` says why an
 // account's health is what it is and what comes next, `kubectl success
-// plans` compares the plans of a namespace side by side.
+// plans` compares the plans of a namespace side by side, and `kubectl
+// success preview -f PLAN` shows what a changed plan would do to its
+// accounts before it is applied.
 //
-// It reads CustomerAccounts and SuccessPlans and computes nothing the
-// operator computes: every figure comes from their spec and status. Install
+// explain and plans read CustomerAccounts and SuccessPlans and compute
+// nothing: every figure comes from their spec and status. preview evaluates
+// with the operator's own packages (internal/evaluate): one scoring code
+// path, never a copy. Install
 // it with `go install customersuccess.dev/success-operator/cmd/kubectl-success@latest`
 // or `make plugin`; kubectl finds it on PATH.
 //
@@ -32,7 +36,7 @@ func main() {
 	cmd.SetArgs(os.Args[1:])
 	if err := cmd.Execute(); err != nil {
 		_, _ = fmt.Fprintln(streams.ErrOut, "error:", err) // the exit code says it all when stderr is gone
-		os.Exit(1)
+		os.Exit(exitCode(err))
 	}
 }
 
@@ -45,10 +49,11 @@ func newRootCommand(streams genericiooptions.IOStreams) *cobra.Command {
 	}
 	cmd := &cobra.Command{
 		Use:   "kubectl-success",
-		Short: "Explain customer accounts and compare success plans",
+		Short: "Explain customer accounts, compare success plans, preview plan changes",
 		Long: `kubectl success reads the CustomerAccounts and SuccessPlans of success-operator
 and shows them for people: why an account's health is what it is and what
-comes next, and the plans of a namespace side by side.`,
+comes next, the plans of a namespace side by side, and what a changed plan
+would do to its accounts before it is applied.`,
 		Annotations:   map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl success"},
 		SilenceUsage:  true,
 		SilenceErrors: true,

@@ -509,3 +509,23 @@ func TestSignals(t *testing.T) {
 		})
 	}
 }
+
+// TestMessage joins the errors, each naming its field, as the plan's
+// Valid condition carries them.
+func TestMessage(t *testing.T) {
+	c, err := expr.NewCompiler()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := testPlan()
+	p.Spec.Signals.AtRisk = "health.score < 'x'"
+	p.Spec.Measures[1].Source = "survey"
+	m := Compile(c, p)
+	got := m.Message()
+	if len(m.Errors) != 2 || got != m.Errors[0].Error()+"; "+m.Errors[1].Error() {
+		t.Errorf("message %q of %v", got, m.Errors)
+	}
+	if (&Model{}).Message() != "" {
+		t.Error("a valid model has a message")
+	}
+}

@@ -1,6 +1,8 @@
 package evaluate
 
 import (
+	"strings"
+
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -8,6 +10,7 @@ import (
 	"customersuccess.dev/success-operator/internal/expr"
 	"customersuccess.dev/success-operator/internal/membership"
 	"customersuccess.dev/success-operator/internal/sources"
+	"customersuccess.dev/success-operator/internal/text"
 )
 
 // Model is a plan generation made ready to evaluate: its compiled
@@ -25,6 +28,17 @@ type Model struct {
 
 // Valid reports whether the plan can be used to evaluate accounts.
 func (m *Model) Valid() bool { return len(m.Errors) == 0 }
+
+// Message joins the model's errors, each naming its field, into the one
+// message the plan's Valid condition carries (at most MaxMessage bytes);
+// the kubectl plugin prints the same when it refuses a plan.
+func (m *Model) Message() string {
+	parts := make([]string, 0, len(m.Errors))
+	for _, e := range m.Errors {
+		parts = append(parts, e.Error())
+	}
+	return text.Truncate(strings.Join(parts, "; "), MaxMessage)
+}
 
 // Compile builds the model of the plan's current generation: it compiles
 // and type-checks every expression, and checks the account selector and

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
+	"customersuccess.dev/success-operator/internal/evaluate"
 	"customersuccess.dev/success-operator/internal/kpi"
 	"customersuccess.dev/success-operator/internal/membership"
 )
@@ -81,7 +82,7 @@ func (r *SuccessPlanReconciler) reconcileKPIs(ctx context.Context, s *planScope)
 			continue
 		}
 		total.Add(total, mrr)
-		if atRiskOrRed(a) {
+		if evaluate.AtRisk(a.Status.Conditions, a.Status.Health) {
 			atRisk.Add(atRisk, mrr)
 		}
 		inputs = append(inputs, kpi.Account{Ledger: a.Spec.Contract.Revenue, Surveys: a.Spec.Signals.Surveys,
@@ -116,12 +117,6 @@ func awaitsEvaluation(a *csv1alpha1.CustomerAccount, generation int64) bool {
 		return false
 	}
 	return a.Status.Health == nil || a.Status.Health.PlanGeneration != generation
-}
-
-// atRiskOrRed reports whether an account's MRR counts as at risk.
-func atRiskOrRed(a *csv1alpha1.CustomerAccount) bool {
-	return meta.IsStatusConditionTrue(a.Status.Conditions, csv1alpha1.AtRiskCondition) ||
-		(a.Status.Health != nil && a.Status.Health.Band == csv1alpha1.BandRed)
 }
 
 // formatPeriod writes whole hours as the plans do ("2160h").

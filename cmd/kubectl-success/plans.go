@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
+	"customersuccess.dev/success-operator/internal/kpi"
 )
 
 func init() { verbs = append(verbs, newPlansCommand) }
@@ -98,14 +99,14 @@ type planFigure struct {
 	value func(*csv1alpha1.SuccessPlan) string
 }
 
-// kpi returns the getter of a KPI, with its unit.
-func kpi(get func(*csv1alpha1.KPIs) csv1alpha1.Decimal, unit string) func(*csv1alpha1.SuccessPlan) string {
-	return func(p *csv1alpha1.SuccessPlan) string {
-		if p.Status.KPIs == nil || get(p.Status.KPIs) == "" {
-			return ""
+// kpiFigure is the row of KPI name, printed with its unit.
+func kpiFigure(label string, name csv1alpha1.KPIName, unit string) planFigure {
+	return planFigure{label: label, kpi: name, value: func(p *csv1alpha1.SuccessPlan) string {
+		if v := kpi.Value(p.Status.KPIs, name); v != "" {
+			return string(v) + unit
 		}
-		return string(get(p.Status.KPIs)) + unit
-	}
+		return ""
+	}}
 }
 
 // planFigures are the rows of `kubectl success plans`, in order.
@@ -122,13 +123,13 @@ var planFigures = []planFigure{
 		}
 		return p.Status.KPIs.Period
 	}},
-	{label: "NRR", kpi: "netRevenueRetention", value: kpi(func(k *csv1alpha1.KPIs) csv1alpha1.Decimal { return k.NetRevenueRetention }, "%")},
-	{label: "GRR", kpi: "grossRevenueRetention", value: kpi(func(k *csv1alpha1.KPIs) csv1alpha1.Decimal { return k.GrossRevenueRetention }, "%")},
-	{label: "CHURN", kpi: "customerChurnRate", value: kpi(func(k *csv1alpha1.KPIs) csv1alpha1.Decimal { return k.CustomerChurnRate }, "%")},
-	{label: "NPS", kpi: "nps", value: kpi(func(k *csv1alpha1.KPIs) csv1alpha1.Decimal { return k.NPS }, "")},
-	{label: "CSAT", kpi: "csat", value: kpi(func(k *csv1alpha1.KPIs) csv1alpha1.Decimal { return k.CSAT }, "%")},
-	{label: "CLV", kpi: "clv", value: kpi(func(k *csv1alpha1.KPIs) csv1alpha1.Decimal { return k.CLV }, "")},
-	{label: "PAYBACK", kpi: "paybackMonths", value: kpi(func(k *csv1alpha1.KPIs) csv1alpha1.Decimal { return k.PaybackMonths }, " mo")},
+	kpiFigure("NRR", "netRevenueRetention", "%"),
+	kpiFigure("GRR", "grossRevenueRetention", "%"),
+	kpiFigure("CHURN", "customerChurnRate", "%"),
+	kpiFigure("NPS", "nps", ""),
+	kpiFigure("CSAT", "csat", "%"),
+	kpiFigure("CLV", "clv", ""),
+	kpiFigure("PAYBACK", "paybackMonths", " mo"),
 	{label: "TARGETS MET", value: func(p *csv1alpha1.SuccessPlan) string { return p.Status.TargetsMet }},
 }
 

@@ -19,7 +19,6 @@ import (
 
 	"github.com/spf13/cobra"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -585,7 +584,7 @@ func evaluateAccount(a evaluate.Account, plan *csv1alpha1.SuccessPlan, model *ev
 	step := evaluate.Stage(a, plan, model, &res)
 	conds, failed := evaluate.Signals(a, model, &res, step)
 	st := accountState{Score: res.Status.Score, Band: res.Status.Band, Stage: step.Stage,
-		AtRisk: conds[0].Status == metav1.ConditionTrue || res.Status.Band == csv1alpha1.BandRed}
+		AtRisk: evaluate.AtRisk(conds, &res.Status)}
 	var notes []string
 	if len(in.Awaited) > 0 {
 		notes = append(notes, "no recorded value, counted as missing: "+strings.Join(in.Awaited, ", "))
@@ -600,11 +599,9 @@ func evaluateAccount(a evaluate.Account, plan *csv1alpha1.SuccessPlan, model *ev
 // recordedState is the account as its status records it; at risk as the
 // plan's status.mrrAtRisk counts it: AtRisk=True or a Red band.
 func recordedState(acct *csv1alpha1.CustomerAccount) accountState {
-	st := accountState{Stage: acct.Status.Stage,
-		AtRisk: meta.IsStatusConditionTrue(acct.Status.Conditions, csv1alpha1.AtRiskCondition)}
+	st := accountState{Stage: acct.Status.Stage, AtRisk: evaluate.AtRisk(acct.Status.Conditions, acct.Status.Health)}
 	if h := acct.Status.Health; h != nil {
 		st.Score, st.Band = h.Score, h.Band
-		st.AtRisk = st.AtRisk || h.Band == csv1alpha1.BandRed
 	}
 	return st
 }

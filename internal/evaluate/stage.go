@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -86,4 +87,12 @@ func timeOf(t *metav1.Time) time.Time {
 		return time.Time{}
 	}
 	return t.Time
+}
+
+// AtRisk reports whether an account's MRR counts as at risk, as a plan's
+// status.mrrAtRisk sums it: its AtRisk condition is True or its band is
+// Red.
+func AtRisk(conditions []metav1.Condition, h *csv1alpha1.HealthStatus) bool {
+	return meta.IsStatusConditionTrue(conditions, csv1alpha1.AtRiskCondition) ||
+		(h != nil && h.Band == csv1alpha1.BandRed)
 }

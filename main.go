@@ -20,6 +20,7 @@ import (
 	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
 	"customersuccess.dev/success-operator/controllers"
 	"customersuccess.dev/success-operator/internal/outbound"
+	"customersuccess.dev/success-operator/internal/watch"
 )
 
 func main() {
@@ -30,6 +31,9 @@ func main() {
 		metricsCertKey         string
 		metricsSecure          bool
 		leaderElect            bool
+		leaderElectionID       string
+		watchNamespaces        string
+		watchSelector          string
 		qps                    float64
 		burst                  int
 		opts                   controllers.Options
@@ -47,6 +51,12 @@ func main() {
 	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader so that only one replica reconciles.")
 	flag.Float64Var(&qps, "kube-api-qps", 50, "Queries per second the manager may send to the API server.")
 	flag.IntVar(&burst, "kube-api-burst", 100, "Burst of queries the manager may send to the API server.")
+	flag.StringVar(&watchNamespaces, "watch-namespaces", "",
+		"Comma-separated namespaces the manager watches (and caches); empty watches all.")
+	flag.StringVar(&watchSelector, "watch-label-selector", "",
+		"Label selector of the CustomerAccounts and SuccessPlans this manager serves (a shard); empty serves all.")
+	flag.StringVar(&leaderElectionID, "leader-election-id", "success-operator.customersuccess.dev",
+		"Name of the leader election lease; give each shard its own.")
 	flag.IntVar(&opts.AccountConcurrency, "account-concurrency", 4, "CustomerAccounts reconciled in parallel.")
 	flag.IntVar(&opts.PlanConcurrency, "plan-concurrency", 2, "SuccessPlans reconciled in parallel.")
 	flag.BoolVar(&opts.AccountMetrics, "account-metrics", true,
@@ -66,6 +76,11 @@ func main() {
 		log.Error(err, "Invalid metrics flags")
 		os.Exit(1)
 	}
+	scope, err := watch.Parse(watchNamespaces, watchSelector)
+	if err != nil {
+		log.Error(err, "Invalid watch flags")
+		os.Exit(1)
+	}
 	cfg := ctrl.GetConfigOrDie()
 	cfg.QPS, cfg.Burst = float32(qps), burst
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
@@ -73,7 +88,8 @@ func main() {
 		Metrics:                       metrics,
 		HealthProbeBindAddress:        probeAddr,
 		LeaderElection:                leaderElect,
-		LeaderElectionID:              "success-operator.customersuccess.dev",
+		LeaderElectionID:              leaderElectionID,
+		Cache:                         scope.Cache(),
 		LeaderElectionReleaseOnCancel: true,
 	})
 	if err != nil {

@@ -250,23 +250,28 @@ func (r *CustomerAccountReconciler) reconcilePlan(ctx context.Context, s *accoun
 	return proceed, nil
 }
 
-// resolvePlan returns the account's plan, or nil when there is none.
+// resolvePlan returns the account's plan, or nil when there is none. The
+// plans are read from the cache without copies, each plan's selector
+// compiled once per generation in its model; the plan returned is shared
+// with the cache and only read.
 func (r *CustomerAccountReconciler) resolvePlan(ctx context.Context, acct *csv1alpha1.CustomerAccount) (*csv1alpha1.SuccessPlan, error) {
 	plans := &csv1alpha1.SuccessPlanList{}
-	if err := r.List(ctx, plans, client.InNamespace(acct.Namespace)); err != nil {
+	if err := r.List(ctx, plans, client.InNamespace(acct.Namespace), client.UnsafeDisableDeepCopy); err != nil {
 		return nil, err
 	}
-	return membership.Resolve(acct, plans.Items), nil
+	return membership.Resolve(acct, plans.Items, func(p *csv1alpha1.SuccessPlan) membership.Selector {
+		return r.Models.Get(p).Selector
+	}), nil
 }
 
 // accountsOfPlanNamespace maps a plan event to every account of its
 // namespace: any plan change can change which plan an account resolves to.
-// It reads the informer cache, which holds every account of a watched
-// namespace and fails only for a namespace that is not watched.
+// It reads the informer cache without copies, which holds every account of
+// a watched namespace and fails only for a namespace that is not watched.
 func accountsOfPlanNamespace(cache client.Reader) handler.MapFunc {
 	return func(ctx context.Context, obj client.Object) []ctrl.Request {
 		accts := &csv1alpha1.CustomerAccountList{}
-		if err := cache.List(ctx, accts, client.InNamespace(obj.GetNamespace())); err != nil {
+		if err := cache.List(ctx, accts, client.InNamespace(obj.GetNamespace()), client.UnsafeDisableDeepCopy); err != nil {
 			ctrl.LoggerFrom(ctx).Error(err, "Listing accounts for plan", "plan", obj.GetName())
 			return nil
 		}

@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
+	"customersuccess.dev/success-operator/internal/portfolio"
 )
 
 func TestAccountResolvesHighestPriorityPlan(t *testing.T) {
@@ -206,7 +207,13 @@ func TestUnchangedObjectsCauseNoWrites(t *testing.T) {
 	c := &countingClient{Client: k8sClient, calls: direct}
 	models, err := NewPlanModels()
 	g.Expect(err).NotTo(HaveOccurred())
-	pr := &SuccessPlanReconciler{Client: c, Models: models, Clock: op.clock}
+	book := portfolio.NewBook()
+	accts := &csv1alpha1.CustomerAccountList{}
+	g.Expect(k8sClient.List(context.Background(), accts, client.InNamespace(ns))).To(Succeed())
+	for i := range accts.Items {
+		book.Observe(&accts.Items[i])
+	}
+	pr := &SuccessPlanReconciler{Client: c, Models: models, Clock: op.clock, Book: book}
 	ar := &CustomerAccountReconciler{Client: c, Models: models, Clock: op.clock}
 	for i := 0; i < 2; i++ {
 		_, err = pr.Reconcile(context.Background(), ctrl.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: "smb"}})

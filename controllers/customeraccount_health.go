@@ -12,6 +12,7 @@ import (
 	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
 	"customersuccess.dev/success-operator/internal/evaluate"
 	"customersuccess.dev/success-operator/internal/health"
+	"customersuccess.dev/success-operator/internal/sources"
 )
 
 // maxHistory bounds status.history.
@@ -21,7 +22,8 @@ const maxHistory = 50
 // the Store, static ones from spec.signals) and scores the account with the
 // plan's model (evaluate.Measures and evaluate.Health), and sets
 // status.health; the result feeds the conditions MetricsAvailable and
-// Healthy. It records an Event when the band changes, the remote measures
+// Healthy. It records an Event when the band changes (not for the first
+// score), the remote measures
 // the evaluation still waits for, the normalize expressions that failed,
 // and when the result changes by itself.
 func (r *CustomerAccountReconciler) reconcileHealth(_ context.Context, s *accountScope) (stepResult, error) {
@@ -35,7 +37,7 @@ func (r *CustomerAccountReconciler) reconcileHealth(_ context.Context, s *accoun
 	if len(in.Awaited) > 0 {
 		s.out.waiting = "Waiting for the first values of " + strings.Join(in.Awaited, ", ")
 		if r.Collectors != nil {
-			r.Collectors.Wake(planKey)
+			r.Collectors.Wake(planKey, sources.Target{Name: acct.Name, Namespace: acct.Namespace, ExternalIDs: acct.Spec.ExternalIDs})
 		}
 	}
 	res := evaluate.Health(s.now, plan, in.Measures, prev)
@@ -45,7 +47,8 @@ func (r *CustomerAccountReconciler) reconcileHealth(_ context.Context, s *accoun
 	s.requeueAt(res.NextChange)
 
 	s.bandChanged = res.Scored && (prev == nil || prev.Band != status.Band)
-	if s.bandChanged {
+	if s.bandChanged && prev != nil && prev.Band != "" {
+		// The first score is no change a person acts on: no Event.
 		r.recordBandChange(acct, prev, &status)
 	}
 	s.failed = append(s.failed, in.NormalizeErrors()...)
@@ -57,21 +60,18 @@ func (s *accountScope) account() evaluate.Account {
 	return evaluate.Account{Object: s.acct, MRR: s.mrr, Now: s.now}
 }
 
-// recordBandChange records an Event; evaluate adds the history entry once
-// the stage is known.
+// recordBandChange records an Event for a change from a band to another;
+// evaluate adds the history entry once the stage is known.
 func (r *CustomerAccountReconciler) recordBandChange(acct *csv1alpha1.CustomerAccount, prev, cur *csv1alpha1.HealthStatus) {
 	if r.Recorder == nil {
 		return
 	}
-	eventType, from := corev1.EventTypeNormal, "none"
-	if prev != nil && prev.Band != "" {
-		from = string(prev.Band)
-		if health.Rank(cur.Band) < health.Rank(prev.Band) {
-			eventType = corev1.EventTypeWarning
-		}
+	eventType := corev1.EventTypeNormal
+	if health.Rank(cur.Band) < health.Rank(prev.Band) {
+		eventType = corev1.EventTypeWarning
 	}
-	r.Recorder.Eventf(acct, nil, eventType, csv1alpha1.BandChangedReason, eventAction("Score", from, string(cur.Band)),
-		"Health band %s -> %s (score %d)", from, cur.Band, cur.Score)
+	r.Recorder.Eventf(acct, nil, eventType, csv1alpha1.BandChangedReason, eventAction("Score", string(prev.Band), string(cur.Band)),
+		"Health band %s -> %s (score %d)", prev.Band, cur.Band, cur.Score)
 }
 
 // appendHistory appends e and keeps the newest maxHistory entries.

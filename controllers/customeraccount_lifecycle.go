@@ -24,8 +24,9 @@ const maxActions = 256
 
 // reconcileStage runs the stage machine (evaluate.Stage) over the health
 // step's result: it sets status.stage, stageEnteredAt and objectives, and
-// appends each transition to the history with an Event (or, without a
-// transition, a band change the health step found). It records whether the
+// appends each transition to the history with an Event, except the first
+// placement (or, without a transition, a band change the health step
+// found). It records whether the
 // stage is overdue, the expressions that failed, and when the result
 // changes by itself.
 func (r *CustomerAccountReconciler) reconcileStage(_ context.Context, s *accountScope) (stepResult, error) {
@@ -55,6 +56,11 @@ func (r *CustomerAccountReconciler) reconcileStage(_ context.Context, s *account
 			entry.Score, entry.Band = h.Score, h.Band
 		}
 		acct.Status.History = appendHistory(acct.Status.History, entry)
+		if tr.From == "" {
+			// An account's first stage is a placement, not a transition a
+			// person acts on: no Event.
+			continue
+		}
 		eventType := corev1.EventTypeNormal
 		if tr.To == csv1alpha1.StageChurned {
 			eventType = corev1.EventTypeWarning

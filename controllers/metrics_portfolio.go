@@ -16,7 +16,8 @@ import (
 
 // PortfolioCollector exposes plans and accounts as gauges computed at
 // scrape time from the informer cache, so that no series outlives its
-// object and nothing is kept between scrapes.
+// object and nothing is kept between scrapes. It reads the cached objects
+// without copying them, and only reads them.
 type PortfolioCollector struct {
 	// Reader is the manager's cache.
 	Reader client.Reader
@@ -52,7 +53,7 @@ func (c *PortfolioCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	plans := &csv1alpha1.SuccessPlanList{}
-	if err := c.Reader.List(ctx, plans); err != nil {
+	if err := c.Reader.List(ctx, plans, client.UnsafeDisableDeepCopy); err != nil {
 		return
 	}
 	for i := range plans.Items {
@@ -62,10 +63,11 @@ func (c *PortfolioCollector) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	accts := &csv1alpha1.CustomerAccountList{}
-	if err := c.Reader.List(ctx, accts); err != nil {
+	if err := c.Reader.List(ctx, accts, client.UnsafeDisableDeepCopy); err != nil {
 		return
 	}
-	for _, a := range accts.Items {
+	for i := range accts.Items {
+		a := &accts.Items[i]
 		h := a.Status.Health
 		if h == nil || h.Band == "" {
 			continue

@@ -6,6 +6,7 @@
 package controllers
 
 import (
+	"context"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,9 +16,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
+	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
 	"customersuccess.dev/success-operator/internal/actions"
 	"customersuccess.dev/success-operator/internal/collect"
 	"customersuccess.dev/success-operator/internal/outbound"
+	"customersuccess.dev/success-operator/internal/portfolio"
 	"customersuccess.dev/success-operator/internal/sources"
 )
 
@@ -70,6 +73,9 @@ func setup(mgr ctrl.Manager, opts Options) (*shared, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := indexPlanField(mgr); err != nil {
+		return nil, err
+	}
 	if opts.Registry == nil {
 		opts.Registry = ctrlmetrics.Registry
 	}
@@ -96,6 +102,7 @@ func setup(mgr ctrl.Manager, opts Options) (*shared, error) {
 		Client:      opts.Client,
 		Models:      models,
 		Collectors:  collectors,
+		Book:        portfolio.NewBook(),
 		Clock:       opts.Clock,
 		Concurrency: opts.PlanConcurrency,
 	}).SetupWithManager(mgr); err != nil {
@@ -116,4 +123,15 @@ func setup(mgr ctrl.Manager, opts Options) (*shared, error) {
 		Concurrency: opts.AccountConcurrency,
 	}).SetupWithManager(mgr)
 	return &shared{Models: models, Store: store, Collectors: collectors}, err
+}
+
+// indexPlanField indexes the cached accounts by status.plan, so that the
+// accounts of a plan, and those not resolved yet, are listed without
+// reading the others.
+func indexPlanField(mgr ctrl.Manager) error {
+	return mgr.GetFieldIndexer().IndexField(context.Background(), &csv1alpha1.CustomerAccount{}, csv1alpha1.PlanField,
+		func(obj client.Object) []string {
+			// Accounts not resolved yet are indexed under "".
+			return []string{obj.(*csv1alpha1.CustomerAccount).Status.Plan}
+		})
 }

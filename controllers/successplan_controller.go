@@ -17,6 +17,7 @@ import (
 	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
 	"customersuccess.dev/success-operator/internal/collect"
 	"customersuccess.dev/success-operator/internal/evaluate"
+	"customersuccess.dev/success-operator/internal/portfolio"
 )
 
 // SuccessPlanReconciler validates SuccessPlans and reports their state.
@@ -26,6 +27,8 @@ type SuccessPlanReconciler struct {
 	Models *PlanModels
 	// Collectors pull the sources of valid plans; nil runs none.
 	Collectors *collect.Collectors
+	// Book keeps the plans' portfolios up to date from account events.
+	Book *portfolio.Book
 	// Clock is the time source of the KPI period.
 	Clock clock.PassiveClock
 	// Concurrency bounds parallel reconciles.
@@ -136,7 +139,7 @@ func (r *SuccessPlanReconciler) summarizeAndPatch(ctx context.Context, s *planSc
 func (r *SuccessPlanReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&csv1alpha1.SuccessPlan{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		Watches(&csv1alpha1.CustomerAccount{}, enqueuePlansLater{}).
+		Watches(&csv1alpha1.CustomerAccount{}, bookAccounts{book: r.Book}).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.Concurrency}).
 		Named("successplan").
 		Complete(r)

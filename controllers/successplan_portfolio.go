@@ -15,9 +15,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
-	"customersuccess.dev/success-operator/internal/evaluate"
 	"customersuccess.dev/success-operator/internal/kpi"
-	"customersuccess.dev/success-operator/internal/membership"
+	"customersuccess.dev/success-operator/internal/portfolio"
 )
 
 // aggregationDelay is how long a plan waits after an account change before
@@ -45,66 +44,42 @@ func (r *SuccessPlanReconciler) reconcilePortfolio(ctx context.Context, s *planS
 	return nil
 }
 
-// reconcileKPIs is reconcilePortfolio without the targets.
+// reconcileKPIs is reconcilePortfolio without the targets. It reads the
+// plan's portfolio from the book, which the account events keep up to
+// date: nothing here is proportional to the number of accounts.
 func (r *SuccessPlanReconciler) reconcileKPIs(ctx context.Context, s *planScope) error {
-	plan, now := s.plan, s.now
-	accts := &csv1alpha1.CustomerAccountList{}
-	if err := r.List(ctx, accts, client.InNamespace(plan.Namespace)); err != nil {
-		return err
-	}
-	plans := &csv1alpha1.SuccessPlanList{}
-	if err := r.List(ctx, plans, client.InNamespace(plan.Namespace)); err != nil {
-		return err
-	}
-	var pending int32
+	plan := s.plan
+	period := plan.Spec.GetKPIPeriod()
+	snap := r.Book.Snapshot(client.ObjectKeyFromObject(plan), plan.Generation, s.now, period)
 	st := &plan.Status
 	// Every stage of the plan, and Churned, is counted, 0 included.
-	st.Accounts, st.Stages, st.Bands = 0, make(map[string]int32, len(plan.Spec.Stages)+1), csv1alpha1.BandCounts{}
+	st.Accounts, st.Stages, st.Bands = snap.Accounts, make(map[string]int32, len(plan.Spec.Stages)+1), csv1alpha1.BandCounts{}
 	for _, stage := range plan.Spec.Stages {
 		st.Stages[stage.Name] = 0
 	}
 	st.Stages[csv1alpha1.StageChurned] = 0
-	total, atRisk := new(big.Rat), new(big.Rat)
-	inputs := make([]kpi.Account, 0, len(accts.Items))
-	for _, a := range membership.Managed(plan, accts.Items, plans.Items) {
-		st.Accounts++
-		if awaitsEvaluation(a, plan.Generation) {
-			pending++
-		}
-		if a.Status.Stage != "" {
-			st.Stages[a.Status.Stage]++
-		}
-		if h := a.Status.Health; h != nil {
-			st.Bands.Add(h.Band)
-		}
-		mrr, _, err := kpi.MRR(a.Spec.Contract.Revenue, now)
-		if err != nil {
-			continue
-		}
-		total.Add(total, mrr)
-		if evaluate.AtRisk(a.Status.Conditions, a.Status.Health) {
-			atRisk.Add(atRisk, mrr)
-		}
-		inputs = append(inputs, kpi.Account{Ledger: a.Spec.Contract.Revenue, Surveys: a.Spec.Signals.Surveys,
-			AcquisitionCost: a.Spec.Contract.AcquisitionCost})
+	for stage, n := range snap.Stages {
+		st.Stages[stage] += n
 	}
-	st.MRR = csv1alpha1.Decimal(kpi.FormatDecimal(total, 2))
-	st.MRRAtRisk = csv1alpha1.Decimal(kpi.FormatDecimal(atRisk, 2))
-	period := plan.Spec.GetKPIPeriod()
-	portfolio, err := kpi.Aggregate(inputs, now, period)
-	s.pending = pending
-	if err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "Keeping the last KPIs")
+	for band, n := range snap.Bands {
+		st.Bands.Add(band, n)
+	}
+	st.MRR = csv1alpha1.Decimal(kpi.FormatDecimal(snap.MRR, 2))
+	st.MRRAtRisk = csv1alpha1.Decimal(kpi.FormatDecimal(snap.MRRAtRisk, 2))
+	s.pending = snap.Pending
+	if snap.KPIErr != nil {
+		ctrl.LoggerFrom(ctx).Error(snap.KPIErr, "Keeping the last KPIs")
 		return nil
 	}
 	var margin *big.Rat
 	if plan.Spec.GrossMargin != "" {
+		var err error
 		if margin, err = kpi.ParseDecimal(string(plan.Spec.GrossMargin)); err != nil {
 			ctrl.LoggerFrom(ctx).Error(err, "Keeping the last KPIs", "field", "spec.grossMargin")
 			return nil
 		}
 	}
-	kpis := kpi.Compute(portfolio, margin).Status(formatPeriod(period))
+	kpis := kpi.Compute(snap.Portfolio, margin).Status(formatPeriod(period))
 	st.KPIs = &kpis
 	return nil
 }
@@ -127,38 +102,42 @@ func formatPeriod(d time.Duration) string {
 	return d.String()
 }
 
-// enqueuePlansLater enqueues, after aggregationDelay, the plans an account
-// event concerns: the plan named in the account's status before and after
-// the change. An account that moves between plans names both; one that is
-// new names its plan once the account reconciler has resolved it. No list
-// is read, so nothing can fail, and the delaying queue merges the requests
-// of a burst into one.
-type enqueuePlansLater struct{}
+// bookAccounts feeds every account event to the book and enqueues, after
+// aggregationDelay, the plans whose portfolio the event changed: the plan
+// named in the account's status before and after the change, and only
+// when the account's contribution to it changed (a new score within the
+// same band, or the operator's own write of unchanged figures, enqueues
+// nothing). No list is read, so nothing can fail, and the delaying queue
+// merges the requests of a burst into one.
+type bookAccounts struct{ book *portfolio.Book }
 
-func (enqueuePlansLater) enqueue(q workqueue.TypedRateLimitingInterface[reconcile.Request], objs ...client.Object) {
-	for _, obj := range objs {
-		if a, ok := obj.(*csv1alpha1.CustomerAccount); ok && a.Status.Plan != "" {
-			q.AddAfter(reconcile.Request{NamespacedName: types.NamespacedName{Namespace: a.Namespace, Name: a.Status.Plan}}, aggregationDelay)
-		}
+func (h bookAccounts) enqueue(q workqueue.TypedRateLimitingInterface[reconcile.Request], plans []types.NamespacedName) {
+	for _, key := range plans {
+		q.AddAfter(reconcile.Request{NamespacedName: key}, aggregationDelay)
 	}
 }
 
 // Create implements handler.EventHandler.
-func (e enqueuePlansLater) Create(_ context.Context, ev event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-	e.enqueue(q, ev.Object)
+func (h bookAccounts) Create(_ context.Context, ev event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	if a, ok := ev.Object.(*csv1alpha1.CustomerAccount); ok {
+		h.enqueue(q, h.book.Observe(a))
+	}
 }
 
 // Update implements handler.EventHandler.
-func (e enqueuePlansLater) Update(_ context.Context, ev event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-	e.enqueue(q, ev.ObjectOld, ev.ObjectNew)
+func (h bookAccounts) Update(_ context.Context, ev event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	if a, ok := ev.ObjectNew.(*csv1alpha1.CustomerAccount); ok {
+		h.enqueue(q, h.book.Observe(a))
+	}
 }
 
 // Delete implements handler.EventHandler.
-func (e enqueuePlansLater) Delete(_ context.Context, ev event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-	e.enqueue(q, ev.Object)
+func (h bookAccounts) Delete(_ context.Context, ev event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	if a, ok := ev.Object.(*csv1alpha1.CustomerAccount); ok {
+		h.enqueue(q, h.book.Forget(a))
+	}
 }
 
-// Generic implements handler.EventHandler.
-func (e enqueuePlansLater) Generic(_ context.Context, ev event.GenericEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-	e.enqueue(q, ev.Object)
+// Generic implements handler.EventHandler; accounts have none.
+func (bookAccounts) Generic(context.Context, event.GenericEvent, workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 }

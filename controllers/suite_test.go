@@ -21,6 +21,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/rest"
 	testingclock "k8s.io/utils/clock/testing"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -30,6 +31,7 @@ import (
 	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
 	"customersuccess.dev/success-operator/internal/outbound"
 	"customersuccess.dev/success-operator/internal/testenv"
+	"customersuccess.dev/success-operator/internal/watch"
 )
 
 // The package shares one real control plane; every test that needs the
@@ -109,7 +111,7 @@ func freeAddress() (string, error) {
 
 // operator is one test's operator: a manager that sees only the test's
 // namespace, with its own fake clock, its own count of API calls and its
-// own metrics registry. It stops when the test ends.
+// own metrics registry. It stops when the test ends, or at stop.
 type operator struct {
 	ns       string
 	clock    *testingclock.FakeClock
@@ -117,6 +119,8 @@ type operator struct {
 	registry *prometheus.Registry
 	// shared is what the reconcilers and collectors share.
 	shared *shared
+	// stop stops the manager and waits until it has.
+	stop func()
 }
 
 // startOperator creates a namespace and runs the operator on it.
@@ -129,13 +133,20 @@ func startOperator(t *testing.T) *operator {
 // short webhook backoff.
 func runOperator(t *testing.T, ns string) *operator {
 	t.Helper()
+	return runScoped(t, ns, nil)
+}
+
+// runScoped is runOperator serving only the accounts and plans that
+// selector matches (nil: all), as --watch-label-selector sets it.
+func runScoped(t *testing.T, ns string, selector labels.Selector) *operator {
+	t.Helper()
 	op := &operator{
 		ns:       ns,
 		clock:    testingclock.NewFakeClock(epoch),
 		calls:    &callCounter{},
 		registry: prometheus.NewRegistry(),
 	}
-	mgr := testenv.NewManager(t, cfg, ns)
+	mgr := testenv.NewScopedManager(t, cfg, watch.Scope{Namespaces: []string{ns}, Selector: selector})
 	var err error
 	if op.shared, err = setup(mgr, Options{
 		AccountConcurrency: 2, PlanConcurrency: 2, Clock: op.clock, AccountMetrics: true, Registry: op.registry,
@@ -145,7 +156,7 @@ func runOperator(t *testing.T, ns string) *operator {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	testenv.StartManager(t, mgr)
+	op.stop = testenv.StartManager(t, mgr)
 	return op
 }
 

@@ -282,6 +282,11 @@ const (
 // MRR through Churn. It is not declared in plans.
 const StageChurned = "Churned"
 
+// PlanField selects accounts by the plan that manages them, as in
+// `kubectl get customeraccounts --field-selector status.plan=smb`: the API
+// server serves it, and the operator's cache indexes it.
+const PlanField = "status.plan"
+
 // CustomerAccountStatus is written by the operator only.
 type CustomerAccountStatus struct {
 	// observedGeneration is the spec generation this status describes.
@@ -506,6 +511,7 @@ type ActionStatus struct {
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=acct,categories=customersuccess
+// +kubebuilder:selectablefield:JSONPath=`.status.plan`
 // +kubebuilder:printcolumn:name="Plan",type=string,JSONPath=`.status.plan`
 // +kubebuilder:printcolumn:name="Stage",type=string,JSONPath=`.status.stage`
 // +kubebuilder:printcolumn:name="Health",type=string,JSONPath=`.status.health.band`

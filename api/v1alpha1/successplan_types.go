@@ -506,15 +506,15 @@ type BandCounts struct {
 	Red int32 `json:"Red"`
 }
 
-// Add counts one account of band b; an empty band counts nothing.
-func (c *BandCounts) Add(b Band) {
+// Add adds n accounts of band b; another band is not counted.
+func (c *BandCounts) Add(b Band, n int32) {
 	switch b {
 	case BandGreen:
-		c.Green++
+		c.Green += n
 	case BandYellow:
-		c.Yellow++
+		c.Yellow += n
 	case BandRed:
-		c.Red++
+		c.Red += n
 	}
 }
 

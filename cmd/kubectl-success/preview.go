@@ -481,8 +481,8 @@ func buildPreview(in *previewInput) *previewResult {
 	var red, risk mrrTally
 	for _, acct := range managed {
 		ap := previewAccount(acct, plan, in.model, in.now)
-		res.Bands.Before.Add(ap.Before.Band)
-		res.Bands.After.Add(ap.After.Band)
+		res.Bands.Before.Add(ap.Before.Band, 1)
+		res.Bands.After.Add(ap.After.Band, 1)
 		for _, c := range ap.Changes {
 			switch c {
 			case "band":

@@ -35,7 +35,8 @@ const minWakeGap = 5 * time.Second
 // accounts, keeps the values in the Store, and enqueues only the accounts
 // whose values changed.
 type Collectors struct {
-	// Client reads plans and accounts from the cache.
+	// Client lists the accounts of a plan by their status.plan field
+	// (csv1alpha1.PlanField): the manager's cache, which indexes it.
 	Client client.Client
 	// Secrets reads credentials with a direct get: no Secret cache.
 	Secrets client.Reader
@@ -55,6 +56,9 @@ type Collectors struct {
 	running map[types.NamespacedName]*loop
 	// pending are plans ensured before Start, started by it.
 	pending map[types.NamespacedName]*csv1alpha1.SuccessPlan
+	// wanted are the accounts woken for, per plan, until a collection
+	// takes them.
+	wanted map[types.NamespacedName]map[string]sources.Target
 }
 
 // SourceObserver records what source requests did.
@@ -145,6 +149,7 @@ func (c *Collectors) Stop(key types.NamespacedName) {
 		delete(c.running, key)
 	}
 	delete(c.pending, key)
+	delete(c.wanted, key)
 	c.mu.Unlock()
 	if ok {
 		<-cur.done
@@ -168,10 +173,15 @@ func (c *Collectors) Running(key types.NamespacedName) (generation int64, ok boo
 	return cur.generation, true
 }
 
-// Wake asks the plan's collector for a collection soon, coalesced.
-func (c *Collectors) Wake(key types.NamespacedName) {
+// Wake asks the plan's collector for a collection soon, coalesced, that
+// includes the account t: an account that has just resolved to the plan
+// may not yet be listed by its status.plan. The account is remembered
+// until a collection of the plan takes it, so a wake before the plan's
+// collector runs is not lost.
+func (c *Collectors) Wake(key types.NamespacedName, t sources.Target) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.want(key, t)
 	if cur, ok := c.running[key]; ok {
 		select {
 		case cur.wake <- struct{}{}:
@@ -180,7 +190,20 @@ func (c *Collectors) Wake(key types.NamespacedName) {
 	}
 }
 
-// run collects once at once, then every interval or on wake.
+// want remembers account t for the next collection of plan key; c.mu is
+// held.
+func (c *Collectors) want(key types.NamespacedName, t sources.Target) {
+	if c.wanted == nil {
+		c.wanted = map[types.NamespacedName]map[string]sources.Target{}
+	}
+	if c.wanted[key] == nil {
+		c.wanted[key] = map[string]sources.Target{}
+	}
+	c.wanted[key][t.Name] = t
+}
+
+// run collects once at once, then every interval or on wake, a wake
+// waiting until minWakeGap has passed since the last collection began.
 func (c *Collectors) run(ctx context.Context, key types.NamespacedName, plan *csv1alpha1.SuccessPlan, wake <-chan struct{}) {
 	log := ctrl.LoggerFrom(ctx).WithValues("successplan", key)
 	interval := plan.Spec.GetInterval()
@@ -305,21 +328,51 @@ func failures(samples map[string]sources.Sample) int {
 	return n
 }
 
-// targets lists the unsuspended accounts whose plan is this one.
+// targets lists the unsuspended accounts whose plan is this one, read
+// from the cache's index on status.plan without copies: those whose
+// status.plan names it, those not resolved yet (no status.plan) that it
+// selects, and those woken for since the last collection (resolved to it,
+// their status.plan not written yet).
 func (c *Collectors) targets(ctx context.Context, plan *csv1alpha1.SuccessPlan) ([]sources.Target, error) {
-	accts := &csv1alpha1.CustomerAccountList{}
-	if err := c.Client.List(ctx, accts, client.InNamespace(plan.Namespace)); err != nil {
+	key := types.NamespacedName{Namespace: plan.Namespace, Name: plan.Name}
+	c.mu.Lock()
+	wanted := c.wanted[key]
+	delete(c.wanted, key)
+	c.mu.Unlock()
+	managed, unresolved, plans := &csv1alpha1.CustomerAccountList{}, &csv1alpha1.CustomerAccountList{}, &csv1alpha1.SuccessPlanList{}
+	err := c.Client.List(ctx, managed, client.InNamespace(plan.Namespace),
+		client.MatchingFields{csv1alpha1.PlanField: plan.Name}, client.UnsafeDisableDeepCopy)
+	if err == nil {
+		err = c.Client.List(ctx, unresolved, client.InNamespace(plan.Namespace),
+			client.MatchingFields{csv1alpha1.PlanField: ""}, client.UnsafeDisableDeepCopy)
+	}
+	if err == nil && len(unresolved.Items) > 0 {
+		err = c.Client.List(ctx, plans, client.InNamespace(plan.Namespace), client.UnsafeDisableDeepCopy)
+	}
+	if err != nil {
+		c.mu.Lock()
+		for _, t := range wanted {
+			c.want(key, t)
+		}
+		c.mu.Unlock()
 		return nil, err
 	}
-	plans := &csv1alpha1.SuccessPlanList{}
-	if err := c.Client.List(ctx, plans, client.InNamespace(plan.Namespace)); err != nil {
-		return nil, err
+	accts := managed.Items
+	if len(unresolved.Items) > 0 {
+		for _, a := range membership.Managed(plan, unresolved.Items, plans.Items) {
+			accts = append(accts, *a)
+		}
 	}
-	var out []sources.Target
-	for _, a := range membership.Managed(plan, accts.Items, plans.Items) {
+	out := make([]sources.Target, 0, len(accts)+len(wanted))
+	for i := range accts {
+		a := &accts[i]
+		delete(wanted, a.Name)
 		if !a.Spec.Suspend {
 			out = append(out, sources.Target{Name: a.Name, Namespace: a.Namespace, ExternalIDs: a.Spec.ExternalIDs})
 		}
+	}
+	for _, t := range wanted {
+		out = append(out, t)
 	}
 	return out, nil
 }

@@ -203,11 +203,23 @@ func TestCollectors(t *testing.T) {
 	// the clock once by exactly the gap: the hour interval does not pass,
 	// and whether the collector has yet started to wait on the gap or not
 	// (then it finds the gap already passed), the step lets exactly one
-	// collection through.
+	// collection through. The wake is for an account that has just
+	// resolved to the plan, in another plan's name until its status is
+	// written: the collection includes it.
+	moving := account(ns, "moving", false)
+	create(t, moving)
+	moving.Status.Plan = "silver"
+	if err := k8sClient.Status().Update(context.Background(), moving); err != nil {
+		t.Fatal(err)
+	}
 	waitFor(t, "the collector to wait on its interval", clk.HasWaiters)
-	c.Wake(key)
+	c.Wake(key, sources.Target{Name: "moving", Namespace: ns})
 	clk.Step(minWakeGap)
-	waitFor(t, "a collection on wake", func() bool { return hits.Load() == 3 })
+	waitFor(t, "a collection on wake", func() bool { return hits.Load() == 4 })
+	waitFor(t, "the woken account's value", func() bool {
+		got, ok := c.Store.Get(key, "moving", "open")
+		return ok && got.Has && got.Value == 3
+	})
 
 	c.Stop(key)
 	if _, ok := c.Running(key); ok {
@@ -219,7 +231,7 @@ func TestCollectors(t *testing.T) {
 	if !obs.forgot(key) {
 		t.Error("a stopped plan's metrics are kept")
 	}
-	c.Wake(key) // no collector: nothing to wake
+	c.Wake(key, sources.Target{Name: "active", Namespace: ns}) // no collector: nothing to wake
 
 	cancel()
 	if err := <-started; err != nil {

@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
 	"customersuccess.dev/success-operator/internal/testenv"
 )
 
@@ -39,6 +40,14 @@ func create(t *testing.T, objs ...client.Object) {
 	for _, obj := range objs {
 		if err := k8sClient.Create(context.Background(), obj); err != nil {
 			t.Fatalf("creating %T %s: %v", obj, obj.GetName(), err)
+		}
+		// The account reconciler resolves an account's plan into
+		// status.plan, which collectors list accounts by.
+		if a, ok := obj.(*csv1alpha1.CustomerAccount); ok && a.Spec.SuccessPlanRef != nil {
+			a.Status.Plan = a.Spec.SuccessPlanRef.Name
+			if err := k8sClient.Status().Update(context.Background(), a); err != nil {
+				t.Fatalf("resolving the plan of %s: %v", a.Name, err)
+			}
 		}
 	}
 }

@@ -22,6 +22,8 @@ type Model struct {
 	Generation int64
 	// Expressions are the compiled CEL expressions.
 	Expressions *expr.Expressions
+	// Selector is the plan's compiled choice of accounts.
+	Selector membership.Selector
 	// Errors lists what admission could not reject; empty when Valid.
 	Errors field.ErrorList
 }
@@ -47,5 +49,6 @@ func (m *Model) Message() string {
 func Compile(c *expr.Compiler, plan *csv1alpha1.SuccessPlan) *Model {
 	x, errs := c.CompilePlan(&plan.Spec)
 	errs = append(append(membership.ValidateSelector(&plan.Spec), sources.ValidatePlan(&plan.Spec)...), errs...)
-	return &Model{UID: plan.UID, Generation: plan.Generation, Expressions: x, Errors: errs}
+	return &Model{UID: plan.UID, Generation: plan.Generation, Expressions: x,
+		Selector: membership.Compile(plan), Errors: errs}
 }

@@ -113,24 +113,16 @@ func day(t time.Time) time.Time {
 // accounts. It fails on a non-positive period and on a bad ledger entry or
 // acquisition cost, naming the account by its index and the field.
 func Aggregate(accounts []Account, end time.Time, period time.Duration) (Portfolio, error) {
-	if period <= 0 {
-		return Portfolio{}, fmt.Errorf("period %s must be positive", period)
+	s, err := NewSums(end, period)
+	if err != nil {
+		return Portfolio{}, err
 	}
-	p := Portfolio{
-		Start: end.Add(-period), End: end,
-		StartMRR: new(big.Rat), EndMRR: new(big.Rat), ChurnedMRR: new(big.Rat),
-		ContractionMRR: new(big.Rat), ExpansionMRR: new(big.Rat), NewMRR: new(big.Rat),
-		AcquisitionCost: new(big.Rat), AcquiredMRR: new(big.Rat),
-	}
-	sums := surveySums{nps: make([]int64, npsScores), csat: make([]int64, csatScores), ces: make([]int64, cesScores)}
 	for i, a := range accounts {
-		if err := p.add(a); err != nil {
+		if err := s.Add(a); err != nil {
 			return Portfolio{}, fmt.Errorf("accounts[%d]: %w", i, err)
 		}
-		sums.add(a.Surveys)
 	}
-	p.NPS, p.CSAT, p.CES = fitInt32(sums.nps), fitInt32(sums.csat), fitInt32(sums.ces)
-	return p, nil
+	return s.Portfolio(), nil
 }
 
 // add adds one account's figures to p.

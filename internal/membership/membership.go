@@ -11,11 +11,53 @@ import (
 	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
 )
 
+// Selector is a plan's choice of accounts, compiled once per plan
+// generation: its accountSelector, else its accounts list.
+type Selector struct {
+	namespace string
+	labels    labels.Selector
+	names     map[string]bool
+}
+
+// Compile compiles the plan's choice of accounts. A selector that does not
+// parse selects nothing (ValidateSelector says why).
+func Compile(plan *csv1alpha1.SuccessPlan) Selector {
+	s := Selector{namespace: plan.Namespace}
+	if plan.Spec.AccountSelector != nil {
+		sel, err := metav1.LabelSelectorAsSelector(plan.Spec.AccountSelector)
+		if err != nil {
+			sel = labels.Nothing()
+		}
+		s.labels = sel
+		return s
+	}
+	s.names = make(map[string]bool, len(plan.Spec.Accounts))
+	for _, name := range plan.Spec.Accounts {
+		s.names[name] = true
+	}
+	return s
+}
+
+// Matches reports whether the plan selects the account.
+func (s Selector) Matches(acct *csv1alpha1.CustomerAccount) bool {
+	if s.namespace != acct.Namespace {
+		return false
+	}
+	if s.labels != nil {
+		return s.labels.Matches(labels.Set(acct.Labels))
+	}
+	return s.names[acct.Name]
+}
+
+// SelectorOf returns a plan's compiled Selector; callers that keep one per
+// plan generation pass theirs, Compile compiles each time.
+type SelectorOf func(*csv1alpha1.SuccessPlan) Selector
+
 // Resolve picks an account's plan among the plans of its namespace: the
 // one spec.successPlanRef names, else the highest-priority plan selecting
 // it, ties broken by the name that sorts first. It returns nil when there
 // is none.
-func Resolve(acct *csv1alpha1.CustomerAccount, plans []csv1alpha1.SuccessPlan) *csv1alpha1.SuccessPlan {
+func Resolve(acct *csv1alpha1.CustomerAccount, plans []csv1alpha1.SuccessPlan, selectorOf SelectorOf) *csv1alpha1.SuccessPlan {
 	var best *csv1alpha1.SuccessPlan
 	for i := range plans {
 		p := &plans[i]
@@ -25,11 +67,11 @@ func Resolve(acct *csv1alpha1.CustomerAccount, plans []csv1alpha1.SuccessPlan) *
 			}
 			continue
 		}
-		if !Selects(p, acct) {
+		if best != nil && (p.Spec.Priority < best.Spec.Priority ||
+			(p.Spec.Priority == best.Spec.Priority && p.Name > best.Name)) {
 			continue
 		}
-		if best == nil || p.Spec.Priority > best.Spec.Priority ||
-			(p.Spec.Priority == best.Spec.Priority && p.Name < best.Name) {
+		if selectorOf(p).Matches(acct) {
 			best = p
 		}
 	}
@@ -37,29 +79,26 @@ func Resolve(acct *csv1alpha1.CustomerAccount, plans []csv1alpha1.SuccessPlan) *
 }
 
 // Selects reports whether a plan's accountSelector or accounts list selects
-// the account. A selector that does not parse selects nothing.
+// the account.
 func Selects(plan *csv1alpha1.SuccessPlan, acct *csv1alpha1.CustomerAccount) bool {
-	if plan.Namespace != acct.Namespace {
-		return false
-	}
-	if plan.Spec.AccountSelector != nil {
-		sel, err := metav1.LabelSelectorAsSelector(plan.Spec.AccountSelector)
-		return err == nil && sel.Matches(labels.Set(acct.Labels))
-	}
-	for _, name := range plan.Spec.Accounts {
-		if name == acct.Name {
-			return true
-		}
-	}
-	return false
+	return Compile(plan).Matches(acct)
 }
 
 // Managed returns the accounts, among accts, whose plan is plan, in the
 // order given.
 func Managed(plan *csv1alpha1.SuccessPlan, accts []csv1alpha1.CustomerAccount, plans []csv1alpha1.SuccessPlan) []*csv1alpha1.CustomerAccount {
+	compiled := make(map[string]Selector, len(plans))
+	selectorOf := func(p *csv1alpha1.SuccessPlan) Selector {
+		s, ok := compiled[p.Name]
+		if !ok {
+			s = Compile(p)
+			compiled[p.Name] = s
+		}
+		return s
+	}
 	var out []*csv1alpha1.CustomerAccount
 	for i := range accts {
-		if p := Resolve(&accts[i], plans); p != nil && p.Namespace == plan.Namespace && p.Name == plan.Name {
+		if p := Resolve(&accts[i], plans, selectorOf); p != nil && p.Namespace == plan.Namespace && p.Name == plan.Name {
 			out = append(out, &accts[i])
 		}
 	}

@@ -63,7 +63,7 @@ func TestResolve(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := ""
-			if p := Resolve(&tc.acct, tc.plans); p != nil {
+			if p := Resolve(&tc.acct, tc.plans, Compile); p != nil {
 				got = p.Name
 			}
 			if got != tc.want {

@@ -4,15 +4,16 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"sync"
 	"testing"
 
+	"customersuccess.dev/success-operator/internal/watch"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -69,10 +70,17 @@ func Namespace(t testing.TB, c client.Client, prefix string) string {
 // with those of other tests' managers.
 func NewManager(t testing.TB, cfg *rest.Config, ns string) ctrl.Manager {
 	t.Helper()
+	return NewScopedManager(t, cfg, watch.Scope{Namespaces: []string{ns}})
+}
+
+// NewScopedManager is NewManager watching scope, as the manager's
+// --watch-namespaces and --watch-label-selector set it.
+func NewScopedManager(t testing.TB, cfg *rest.Config, scope watch.Scope) ctrl.Manager {
+	t.Helper()
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:     Scheme(),
 		Metrics:    metricsserver.Options{BindAddress: "0"},
-		Cache:      cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}}},
+		Cache:      scope.Cache(),
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
 	})
 	if err != nil {
@@ -81,16 +89,21 @@ func NewManager(t testing.TB, cfg *rest.Config, ns string) ctrl.Manager {
 	return mgr
 }
 
-// StartManager runs mgr until the test ends, and fails the test when it
-// stops with an error.
-func StartManager(t testing.TB, mgr ctrl.Manager) {
+// StartManager runs mgr until the test ends, or until the stop it returns
+// is called, and fails the test when it stops with an error.
+func StartManager(t testing.TB, mgr ctrl.Manager) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	})
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("manager: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
 }

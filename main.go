@@ -59,6 +59,10 @@ func main() {
 		"Name of the leader election lease; give each shard its own.")
 	flag.IntVar(&opts.AccountConcurrency, "account-concurrency", 4, "CustomerAccounts reconciled in parallel.")
 	flag.IntVar(&opts.PlanConcurrency, "plan-concurrency", 2, "SuccessPlans reconciled in parallel.")
+	flag.IntVar(&opts.DeliveryConcurrency, "delivery-concurrency", controllers.DefaultDeliveryConcurrency,
+		"Webhook deliveries in flight at once, apart from the reconciles.")
+	flag.IntVar(&opts.DeliveryPerHost, "delivery-per-host", controllers.DefaultDeliveryPerHost,
+		"Webhook deliveries in flight at once to one host (host and port of the webhook URL).")
 	flag.BoolVar(&opts.AccountMetrics, "account-metrics", true,
 		"Expose one health series per account; turn off for very large fleets.")
 	flag.BoolVar(&opts.Guard.AllowLinkLocal, "allow-link-local-sources", false,

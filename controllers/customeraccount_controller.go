@@ -2,7 +2,6 @@ package controllers
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/big"
 	"time"
@@ -23,7 +22,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
-	"customersuccess.dev/success-operator/internal/actions"
 	"customersuccess.dev/success-operator/internal/collect"
 	"customersuccess.dev/success-operator/internal/evaluate"
 	"customersuccess.dev/success-operator/internal/health"
@@ -49,14 +47,10 @@ type CustomerAccountReconciler struct {
 	Recorder events.EventRecorder
 	// Changed carries the accounts whose values a collector changed.
 	Changed <-chan event.GenericEvent
-	// Secrets reads webhook signing keys with a direct get.
-	Secrets client.Reader
-	// Sender delivers webhooks through the outbound guard.
-	Sender *actions.Sender
-	// Backoff overrides the retry backoff of webhooks; nil means
-	// actions.Backoff.
-	Backoff func(failedAttempts int32) time.Duration
-	// Metrics observes evaluations and deliveries; nil records none.
+	// Dispatcher delivers the Pending actions once their status is
+	// stored; nil in tests that drive the reconciler alone.
+	Dispatcher *Dispatcher
+	// Metrics observes evaluations; nil records none.
 	Metrics Observer
 	// Concurrency bounds parallel reconciles.
 	Concurrency int
@@ -83,13 +77,10 @@ func (r *CustomerAccountReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	}
 	steps := []accountStep{
 		r.reconcileRevenue, r.reconcilePlan, r.reconcileHealth, r.reconcileStage, r.reconcileSignals,
-		r.reconcileDueActions, r.reconcileDeliveries,
+		r.reconcileDueActions,
 	}
 	for _, step := range steps {
 		next, err := step(ctx, s)
-		if err == nil && next == checkpoint {
-			err = s.claim(ctx)
-		}
 		if err != nil || next == stop {
 			return ctrl.Result{}, err
 		}
@@ -98,9 +89,8 @@ func (r *CustomerAccountReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 }
 
 // accountStep is one step of an account reconcile: it reads and fills the
-// scope, and says how the reconcile goes on. Only reads of the API and the
-// claim fail; whatever a step finds wrong with the account is recorded in
-// the scope.
+// scope, and says how the reconcile goes on. Only reads of the API fail;
+// whatever a step finds wrong with the account is recorded in the scope.
 type accountStep func(context.Context, *accountScope) (stepResult, error)
 
 // stepResult says how a reconcile goes on after a step.
@@ -111,9 +101,6 @@ const (
 	proceed stepResult = iota
 	// stop skips the remaining steps: nothing more can be evaluated.
 	stop
-	// checkpoint stores the status computed so far before the next step
-	// acts outside the cluster (see accountScope.claim).
-	checkpoint
 )
 
 // accountScope is what one reconcile of an account reads and what its
@@ -136,11 +123,9 @@ type accountScope struct {
 	signals []metav1.Condition
 	// failed are the plan expressions that failed at run time.
 	failed field.ErrorList
-	// due are the indexes of the webhook actions to attempt now.
-	due []int
-	// claimed: the status computed before the deliveries is stored (see
-	// claim).
-	claimed bool
+	// pending: status.actions holds Pending deliveries, handed to the
+	// dispatcher once the status is stored.
+	pending bool
 	// next is when the result changes by itself; zero when never.
 	next time.Time
 	// out is what Ready, Stalled and Reconciling will say.
@@ -150,46 +135,27 @@ type accountScope struct {
 // requeueAt records a moment at which the result changes by itself.
 func (s *accountScope) requeueAt(t time.Time) { s.next = health.Earliest(s.next, t) }
 
-// claim writes the status computed so far with an optimistic lock, even
-// when it did not change: the API server then checks that the account read
-// is the latest version before anything leaves the operator, and a restart
-// finds the Pending entries and their idempotency keys stored. A stale copy
-// (a cache that has not seen the last delivery) fails with errStaleCopy.
-func (s *accountScope) claim(ctx context.Context) error {
-	err := s.patcher.patch(ctx, s.acct, patchOptions{lock: true, always: true})
-	if apierrors.IsConflict(err) {
-		return errStaleCopy
-	}
-	s.claimed = err == nil
-	return err
-}
-
-// errStaleCopy means the account read is older than the stored one: the
-// reconcile must re-read it, never act on it.
-var errStaleCopy = errors.New("the account changed since it was read")
-
 // summarizeAndPatch computes the conditions from the scope and writes
 // status once, when it changed. The write carries the resourceVersion read
 // (optimistic lock), so that a reconcile from a cache that has not seen
-// the last write fails instead of overwriting it; a stale copy or a
-// conflict means re-read soon, never act. After a claim, which proved the
-// copy current, the deliveries' outcome is written without the lock, so
-// that a concurrent spec edit cannot make the operator forget it. A step's
-// transient error (no step fails after a claim) is returned without a
-// write: nothing trustworthy was computed.
+// the last write (its own, or a delivery outcome the dispatcher recorded)
+// fails instead of overwriting it; a conflict means re-read soon. Once the
+// status is stored, its Pending deliveries go to the dispatcher. A step's
+// transient error is returned without a write: nothing trustworthy was
+// computed.
 func (r *CustomerAccountReconciler) summarizeAndPatch(ctx context.Context, s *accountScope, err error) (ctrl.Result, error) {
-	if errors.Is(err, errStaleCopy) {
-		return ctrl.Result{RequeueAfter: staleCopyRetry}, nil
-	}
 	if err != nil {
 		return ctrl.Result{}, err
 	}
 	summarize(s)
-	if perr := s.patcher.patch(ctx, s.acct, patchOptions{lock: !s.claimed}); perr != nil {
+	if perr := s.patcher.patch(ctx, s.acct); perr != nil {
 		if apierrors.IsConflict(perr) {
 			return ctrl.Result{RequeueAfter: staleCopyRetry}, nil
 		}
 		return ctrl.Result{}, perr
+	}
+	if s.pending && r.Dispatcher != nil {
+		r.Dispatcher.Offer(s.acct)
 	}
 	if s.acct.Spec.Suspend || s.next.IsZero() {
 		return ctrl.Result{}, nil

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,7 +16,6 @@ import (
 	"customersuccess.dev/success-operator/internal/evaluate"
 	"customersuccess.dev/success-operator/internal/health"
 	"customersuccess.dev/success-operator/internal/lifecycle"
-	"customersuccess.dev/success-operator/internal/outbound"
 	"customersuccess.dev/success-operator/internal/text"
 )
 
@@ -88,12 +88,11 @@ func (r *CustomerAccountReconciler) reconcileSignals(_ context.Context, s *accou
 }
 
 // reconcileDueActions records the actions of the current stage visit
-// that are due as Pending entries with their idempotency keys, and lists
-// the webhook attempts due now. When there are any it asks for a
-// checkpoint: the status computed so far is stored with an optimistic lock
-// before anything leaves the operator (see accountScope.claim), so a stale
-// copy sends nothing and a restart never skips an action nor sends it
-// under a new key. It records when an action next becomes due or retries.
+// that are due as Pending entries with their idempotency keys, and when
+// the next one becomes due. It sends nothing: the deferred status write
+// stores the entries and only then hands the Pending ones to the
+// dispatcher (see Dispatcher), so a restart finds them and sends them
+// under the same key, and the evaluation never waits on a receiver.
 func (r *CustomerAccountReconciler) reconcileDueActions(_ context.Context, s *accountScope) (stepResult, error) {
 	acct, plan, now := s.acct, s.plan, s.now
 	passed := s.stage.Transitions
@@ -105,105 +104,10 @@ func (r *CustomerAccountReconciler) reconcileDueActions(_ context.Context, s *ac
 	if acct.Status.StageEnteredAt != nil {
 		s.requeueAt(r.recordDue(acct, stageOf(plan, acct.Status.Stage), acct.Status.StageEnteredAt.Time, now, false))
 	}
-	s.due = r.dueAttempts(acct, plan, now, &s.next)
-	if len(s.due) == 0 {
-		return proceed, nil
-	}
-	return checkpoint, nil
-}
-
-// reconcileDeliveries makes one attempt of each due webhook, after the
-// checkpoint, and records its outcome and when it retries.
-func (r *CustomerAccountReconciler) reconcileDeliveries(ctx context.Context, s *accountScope) (stepResult, error) {
-	for _, i := range s.due {
-		r.attempt(ctx, s.acct, s.plan, i, s.now, &s.next)
-	}
+	s.pending = slices.ContainsFunc(acct.Status.Actions, func(e csv1alpha1.ActionStatus) bool {
+		return e.State == csv1alpha1.ActionPending
+	})
 	return proceed, nil
-}
-
-// dueAttempts lists the Pending webhook entries whose next attempt is due,
-// failing those whose action left the plan and skipping those due whose
-// audience no longer matches a contact.
-func (r *CustomerAccountReconciler) dueAttempts(acct *csv1alpha1.CustomerAccount, plan *csv1alpha1.SuccessPlan, now time.Time, next *time.Time) []int {
-	var due []int
-	for i := range acct.Status.Actions {
-		e := &acct.Status.Actions[i]
-		if e.State != csv1alpha1.ActionPending {
-			continue
-		}
-		a := actionOf(plan, e.Stage, e.Name)
-		if a == nil || a.Webhook == nil {
-			e.State, e.At, e.Message = csv1alpha1.ActionFailed, lifecycle.Stamp(now), "action no longer in the plan"
-			continue
-		}
-		at := timeOf(e.At)
-		if e.Attempts > 0 {
-			at = at.Add(r.backoff(e.Attempts))
-		}
-		if now.Before(at) {
-			*next = health.Earliest(*next, at)
-			continue
-		}
-		// The contacts may have changed since the entry was recorded.
-		if r.skipUnreached(acct, e, a, now) {
-			continue
-		}
-		due = append(due, i)
-	}
-	return due
-}
-
-// attempt makes one delivery attempt of entry i and records its outcome.
-// The payload carries the contacts of the action's audience, taken from
-// the account's spec.contacts now (dueAttempts skipped the entry if there
-// are none). Contacts go into the payload only: never into status, an
-// Event, a log line or a metric.
-func (r *CustomerAccountReconciler) attempt(ctx context.Context, acct *csv1alpha1.CustomerAccount, plan *csv1alpha1.SuccessPlan,
-	i int, now time.Time, next *time.Time) {
-	e := &acct.Status.Actions[i]
-	action := actionOf(plan, e.Stage, e.Name)
-	hook := action.Webhook
-	payload := actions.Payload{Key: e.Key, Account: acct.Name, Namespace: acct.Namespace, Plan: plan.Name,
-		Stage: e.Stage, Action: e.Name, At: timeOf(e.At), Contacts: actions.Recipients(action.Audience, acct.Spec.Contacts)}
-	if h := acct.Status.Health; h != nil && h.Band != "" {
-		payload.Health = &actions.Health{Score: h.Score, Band: string(h.Band)}
-	}
-	err := r.send(ctx, acct.Namespace, hook, payload)
-	e.Attempts++
-	e.At = lifecycle.Stamp(now)
-	switch {
-	case err == nil:
-		e.State, e.Message = csv1alpha1.ActionDelivered, ""
-		r.event(acct, corev1.EventTypeNormal, csv1alpha1.ActionDeliveredReason, eventAction("Deliver", e.Name, e.Key), "Action %s delivered (key %s)", e.Name, e.Key)
-	case e.Attempts >= actions.MaxAttempts:
-		e.State, e.Message = csv1alpha1.ActionFailed, text.Truncate(err.Error(), 1024)
-		r.event(acct, corev1.EventTypeWarning, csv1alpha1.ActionFailedReason, eventAction("Deliver", e.Name, e.Key), "Action %s failed after %d attempts: %s", e.Name, e.Attempts, e.Message)
-	default:
-		e.Message = text.Truncate(err.Error(), 1024)
-		*next = health.Earliest(*next, now.Add(r.backoff(e.Attempts)))
-	}
-	if r.Metrics != nil {
-		r.Metrics.ObserveDelivery(err == nil)
-	}
-}
-
-// send reads the signing key and posts the payload.
-func (r *CustomerAccountReconciler) send(ctx context.Context, ns string, hook *csv1alpha1.Webhook, p actions.Payload) error {
-	var key []byte
-	if hook.SecretRef != nil {
-		var err error
-		if key, err = outbound.SigningKey(ctx, r.Secrets, ns, hook.SecretRef.Name); err != nil {
-			return err
-		}
-	}
-	return r.Sender.Send(ctx, hook.URL, key, p)
-}
-
-func (r *CustomerAccountReconciler) backoff(attempts int32) time.Duration {
-	if r.Backoff != nil {
-		return r.Backoff(attempts)
-	}
-	return actions.Backoff(attempts)
 }
 
 // eventAction is the action of an Event: a verb and what it acted on. The
@@ -267,18 +171,26 @@ func (r *CustomerAccountReconciler) recordDue(acct *csv1alpha1.CustomerAccount, 
 
 // skipUnreached records entry e as Skipped, with an Event, when action a
 // has an audience that matches none of the account's contacts, and
-// reports whether it did. The message and the Event name the audience,
-// never a contact.
+// reports whether it did.
 func (r *CustomerAccountReconciler) skipUnreached(acct *csv1alpha1.CustomerAccount, e *csv1alpha1.ActionStatus,
 	a *csv1alpha1.Action, now time.Time) bool {
-	if a.Audience == nil || len(actions.Recipients(a.Audience, acct.Spec.Contacts)) > 0 {
+	msg, ok := unreached(a, acct.Spec.Contacts)
+	if !ok {
 		return false
 	}
-	e.State, e.At = csv1alpha1.ActionSkipped, lifecycle.Stamp(now)
-	e.Message = text.Truncate("audience matches no contact ("+actions.DescribeAudience(a.Audience)+")", 1024)
-	r.event(acct, corev1.EventTypeWarning, csv1alpha1.NoMatchingContactReason, eventAction("Skip", e.Name, e.Key),
-		"Action %s of stage %s skipped: %s (key %s)", e.Name, e.Stage, e.Message, e.Key)
+	e.State, e.At, e.Message = csv1alpha1.ActionSkipped, lifecycle.Stamp(now), msg
+	skippedEvent(e, msg).record(r.Recorder, acct)
 	return true
+}
+
+// unreached returns why action a reaches no one, when it has an audience
+// that matches none of contacts. The message names the audience, never a
+// contact.
+func unreached(a *csv1alpha1.Action, contacts []csv1alpha1.Contact) (string, bool) {
+	if a.Audience == nil || len(actions.Recipients(a.Audience, contacts)) > 0 {
+		return "", false
+	}
+	return text.Truncate("audience matches no contact ("+actions.DescribeAudience(a.Audience)+")", 1024), true
 }
 
 func stageOf(plan *csv1alpha1.SuccessPlan, name string) *csv1alpha1.Stage {

@@ -196,42 +196,37 @@ func TestReconcileRevenue(t *testing.T) {
 	}
 }
 
-// TestReconcileDueActions: the actions step asks for a checkpoint exactly
-// when a webhook attempt is due, and fails entries whose action left the
-// plan.
+// TestReconcileDueActions: the actions step sends nothing and changes no
+// recorded entry: it hands the account to the dispatcher exactly when a
+// webhook entry is Pending, even one whose action left the plan (the
+// dispatcher fails it).
 func TestReconcileDueActions(t *testing.T) {
 	now := time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
 	plan := lifecyclePlan("customers", "http://hooks.invalid/")
 	for _, tc := range []struct {
 		name    string
 		actions []csv1alpha1.ActionStatus
-		result  stepResult
-		due     int
-		state   csv1alpha1.ActionState
+		pending bool
 	}{
-		{"nothing recorded, nothing due", nil, proceed, 0, ""},
-		{"a pending webhook is due: checkpoint first",
-			[]csv1alpha1.ActionStatus{{Stage: "Onboarding", Name: "welcome", Key: "k", State: csv1alpha1.ActionPending}},
-			checkpoint, 1, csv1alpha1.ActionPending},
-		{"a delivered one is not attempted again",
-			[]csv1alpha1.ActionStatus{{Stage: "Onboarding", Name: "welcome", Key: "k", State: csv1alpha1.ActionDelivered}},
-			proceed, 0, csv1alpha1.ActionDelivered},
-		{"an action that left the plan fails without an attempt",
-			[]csv1alpha1.ActionStatus{{Stage: "Onboarding", Name: "gone", Key: "k", State: csv1alpha1.ActionPending}},
-			proceed, 0, csv1alpha1.ActionFailed},
+		{"nothing recorded, nothing handed over", nil, false},
+		{"a pending webhook is handed to the dispatcher",
+			[]csv1alpha1.ActionStatus{{Stage: "Onboarding", Name: "welcome", Key: "k", State: csv1alpha1.ActionPending}}, true},
+		{"a delivered one is not",
+			[]csv1alpha1.ActionStatus{{Stage: "Onboarding", Name: "welcome", Key: "k", State: csv1alpha1.ActionDelivered}}, false},
+		{"an action that left the plan is left to the dispatcher",
+			[]csv1alpha1.ActionStatus{{Stage: "Onboarding", Name: "gone", Key: "k", State: csv1alpha1.ActionPending}}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g := NewWithT(t)
 			a := &csv1alpha1.CustomerAccount{}
 			a.Status.Actions = tc.actions
+			want := a.DeepCopy().Status.Actions
 			s := &accountScope{acct: a, plan: plan, now: now}
 			res, err := (&CustomerAccountReconciler{}).reconcileDueActions(t.Context(), s)
 			g.Expect(err).NotTo(HaveOccurred())
-			g.Expect(res).To(Equal(tc.result))
-			g.Expect(s.due).To(HaveLen(tc.due))
-			if tc.state != "" {
-				g.Expect(a.Status.Actions[0].State).To(Equal(tc.state))
-			}
+			g.Expect(res).To(Equal(proceed))
+			g.Expect(s.pending).To(Equal(tc.pending))
+			g.Expect(a.Status.Actions).To(Equal(want))
 		})
 	}
 }

@@ -43,7 +43,8 @@ type receiver struct {
 	failing  map[string]bool // actions answered 503 until unset
 	badSigs  int
 
-	accountAttempts map[string]int // by account/action
+	accountAttempts map[string]int      // by account/action
+	attemptKeys     map[string][]string // the key of every attempt, by account/action
 	payloads        map[string][]actions.Payload
 	bodies          map[string][]string
 }
@@ -51,7 +52,7 @@ type receiver struct {
 func newReceiver(t *testing.T, secret string) *receiver {
 	r := &receiver{secret: []byte(secret), attempts: map[string]int{}, keys: map[string]int{},
 		actions: map[string][]string{}, failures: map[string]int{}, failing: map[string]bool{},
-		accountAttempts: map[string]int{}, payloads: map[string][]actions.Payload{}, bodies: map[string][]string{}}
+		accountAttempts: map[string]int{}, attemptKeys: map[string][]string{}, payloads: map[string][]actions.Payload{}, bodies: map[string][]string{}}
 	r.Server = httptest.NewServer(http.HandlerFunc(r.serve))
 	t.Cleanup(r.Close)
 	return r
@@ -75,6 +76,7 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 	k := p.Account + "/" + p.Action
 	r.attempts[p.Action]++
 	r.accountAttempts[k]++
+	r.attemptKeys[k] = append(r.attemptKeys[k], p.Key)
 	if r.failures[p.Action] > 0 {
 		r.failures[p.Action]--
 		http.Error(w, "try later", http.StatusServiceUnavailable)
@@ -116,6 +118,13 @@ func (r *receiver) attemptsOf(account, action string) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.accountAttempts[account+"/"+action]
+}
+
+// keysOf returns the key of every attempt of an account's action, in order.
+func (r *receiver) keysOf(account, action string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.attemptKeys[account+"/"+action]...)
 }
 
 // setFailing makes the receiver answer 503 to an action, or stop doing so.
@@ -346,9 +355,9 @@ func TestOverdueStageMakesTheAccountAtRisk(t *testing.T) {
 	}, timeout, poll).Should(Succeed())
 }
 
-// crashingTransport stands for a process that dies after the checkpoint:
-// the first request it sees cancels the reconcile, so nothing leaves and
-// nothing more is written.
+// crashingTransport stands for a process that dies while a delivery is in
+// flight: the first request it sees cancels the dispatcher's pass, so
+// nothing leaves and no outcome is written.
 type crashingTransport struct{ cancel context.CancelFunc }
 
 func (c *crashingTransport) RoundTrip(*http.Request) (*http.Response, error) {
@@ -360,42 +369,43 @@ func TestAnActionRecordedBeforeACrashIsDeliveredAfterRestartWithTheSameKey(t *te
 	g := NewWithT(t)
 	ns := newNamespace(t)
 	rcv := hookedPlan(t, ns, 1) // welcome
-	a := newAccount(ns, "acme", "smb")
-	create(t, a)
+	create(t, newAccount(ns, "acme", "smb"))
+	key := types.NamespacedName{Namespace: ns, Name: "acme"}
 
-	newReconciler := func(rt http.RoundTripper) *CustomerAccountReconciler {
-		models, err := NewPlanModels()
-		g.Expect(err).NotTo(HaveOccurred())
-		hc := outbound.NewClient(outbound.Options{})
-		if rt != nil {
-			hc.Transport = rt
-		}
-		return &CustomerAccountReconciler{Client: k8sClient, Models: models, Clock: testingclock.NewFakeClock(epoch), Store: sources.NewStore(),
-			Secrets: k8sClient, Sender: &actions.Sender{Client: hc}}
-	}
-	req := ctrl.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: "acme"}}
-
+	// The first operator, driven by hand: its reconcile stores the action
+	// as Pending and hands it over; the process dies while the dispatcher
+	// sends it.
+	clock := testingclock.NewFakeClock(epoch)
 	ctx, cancel := context.WithCancel(context.Background())
-	_, err := newReconciler(&crashingTransport{cancel: cancel}).Reconcile(ctx, req)
-	g.Expect(err).To(HaveOccurred())
+	hc := outbound.NewClient(outbound.Options{})
+	hc.Transport = &crashingTransport{cancel: cancel}
+	d := &Dispatcher{Client: k8sClient, Accounts: k8sClient, Secrets: k8sClient, Sender: &actions.Sender{Client: hc}, Clock: clock}
+	r := &CustomerAccountReconciler{Client: k8sClient, Models: stepModels(t), Clock: clock, Store: sources.NewStore(), Dispatcher: d}
+	_, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: key})
+	g.Expect(err).NotTo(HaveOccurred())
 	recorded := account(g, ns, "acme").Status.Actions
 	g.Expect(recorded).To(ConsistOf(SatisfyAll(HaveField("Name", "welcome"), HaveField("State", csv1alpha1.ActionPending),
 		HaveField("Attempts", int32(0)))))
+	g.Expect(d.queue.Len()).To(Equal(1), "the stored entry is handed to the dispatcher")
+	_, err = d.dispatch(ctx, key)
+	g.Expect(err).To(HaveOccurred())
+	g.Expect(account(g, ns, "acme").Status.Actions).To(Equal(recorded))
 	keys, _ := rcv.delivered("welcome")
 	g.Expect(keys).To(BeEmpty())
 
-	// The restarted operator delivers the recorded action under its key.
-	_, err = newReconciler(nil).Reconcile(context.Background(), req)
-	g.Expect(err).NotTo(HaveOccurred())
+	// The restarted operator reconciles every account when it starts,
+	// finds the entry and delivers it under its key, once.
+	op := runOperator(t, ns)
+	g.Eventually(func(g Gomega) {
+		g.Expect(account(g, ns, "acme").Status.Actions).To(ConsistOf(SatisfyAll(
+			HaveField("Key", recorded[0].Key), HaveField("State", csv1alpha1.ActionDelivered), HaveField("Attempts", int32(1)))))
+	}, timeout, poll).Should(Succeed())
 	keys, once := rcv.delivered("welcome")
 	g.Expect(keys).To(Equal([]string{recorded[0].Key}))
 	g.Expect(once).To(BeTrue())
-	g.Expect(account(g, ns, "acme").Status.Actions).To(ConsistOf(SatisfyAll(
-		HaveField("Key", recorded[0].Key), HaveField("State", csv1alpha1.ActionDelivered), HaveField("Attempts", int32(1)))))
 
-	// Once more: nothing is sent again.
-	_, err = newReconciler(nil).Reconcile(context.Background(), req)
-	g.Expect(err).NotTo(HaveOccurred())
+	// Reconciled again: nothing is sent again.
+	op.settle(t, g, "acme")
 	keys, _ = rcv.delivered("welcome")
 	g.Expect(keys).To(HaveLen(1))
 }

@@ -37,6 +37,10 @@ type Options struct {
 	Guard outbound.Options
 	// Backoff overrides the webhook retry backoff (tests); nil is the default.
 	Backoff func(failedAttempts int32) time.Duration
+	// DeliveryConcurrency bounds the webhook deliveries in flight, and
+	// DeliveryPerHost those to one host; zero means
+	// DefaultDeliveryConcurrency and DefaultDeliveryPerHost.
+	DeliveryConcurrency, DeliveryPerHost int
 	// AccountMetrics adds one health series per account to the metrics.
 	AccountMetrics bool
 	// Registry receives the operator's metrics; nil means
@@ -44,8 +48,8 @@ type Options struct {
 	Registry prometheus.Registerer
 }
 
-// SetupWithManager registers the reconcilers and the collectors with the
-// manager.
+// SetupWithManager registers the reconcilers, the collectors and the
+// delivery dispatcher with the manager.
 func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	_, err := setup(mgr, opts)
 	return err
@@ -108,6 +112,21 @@ func setup(mgr ctrl.Manager, opts Options) (*shared, error) {
 	}).SetupWithManager(mgr); err != nil {
 		return nil, err
 	}
+	dispatcher := &Dispatcher{
+		Client:      opts.Client,
+		Accounts:    mgr.GetAPIReader(),
+		Secrets:     mgr.GetAPIReader(),
+		Sender:      &actions.Sender{Client: outbound.NewClient(opts.Guard)},
+		Recorder:    mgr.GetEventRecorder("success-operator"),
+		Metrics:     metrics,
+		Clock:       opts.Clock,
+		Backoff:     opts.Backoff,
+		Concurrency: opts.DeliveryConcurrency,
+		PerHost:     opts.DeliveryPerHost,
+	}
+	if err := mgr.Add(dispatcher); err != nil {
+		return nil, err
+	}
 	err = (&CustomerAccountReconciler{
 		Client:      opts.Client,
 		Models:      models,
@@ -116,9 +135,7 @@ func setup(mgr ctrl.Manager, opts Options) (*shared, error) {
 		Collectors:  collectors,
 		Recorder:    mgr.GetEventRecorder("success-operator"),
 		Changed:     changed,
-		Secrets:     mgr.GetAPIReader(),
-		Sender:      &actions.Sender{Client: outbound.NewClient(opts.Guard)},
-		Backoff:     opts.Backoff,
+		Dispatcher:  dispatcher,
 		Metrics:     metrics,
 		Concurrency: opts.AccountConcurrency,
 	}).SetupWithManager(mgr)

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -15,12 +14,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
-	"customersuccess.dev/success-operator/internal/actions"
 	"customersuccess.dev/success-operator/internal/collect"
 	"customersuccess.dev/success-operator/internal/evaluate"
 	"customersuccess.dev/success-operator/internal/health"
 	"customersuccess.dev/success-operator/internal/lifecycle"
-	"customersuccess.dev/success-operator/internal/outbound"
 	"customersuccess.dev/success-operator/internal/portfolio"
 	"customersuccess.dev/success-operator/internal/sources"
 )
@@ -563,120 +560,6 @@ func TestReconcileSignals(t *testing.T) {
 			g.Expect(s.out.message).To(Equal(tc.message))
 			g.Expect(s.out.stalled).To(BeFalse(), "a run-time failure can pass by itself")
 			g.Expect(obs.evaluations).To(Equal(map[bool]int{tc.reason == "": 1}))
-		})
-	}
-}
-
-// TestReconcileDeliveries: the deliveries step makes one attempt of each
-// due webhook, signed with the key of its Secret, and records the outcome:
-// Delivered, or the error and when it retries, or Failed after the last
-// attempt.
-func TestReconcileDeliveries(t *testing.T) {
-	ns := newNamespace(t)
-	create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "hook-key"},
-		Data: map[string][]byte{"key": []byte("s3cret")}})
-	now := epoch
-	pending := func(name, key string, attempts int32) csv1alpha1.ActionStatus {
-		return csv1alpha1.ActionStatus{Name: name, Stage: "Onboarding", Key: key, State: csv1alpha1.ActionPending,
-			Attempts: attempts, At: lifecycle.Stamp(now.Add(-time.Minute))}
-	}
-	for _, tc := range []struct {
-		name     string
-		actions  []csv1alpha1.ActionStatus
-		due      []int
-		failures map[string]int
-		// secret is the Secret the webhooks name.
-		secret string
-
-		want      []csv1alpha1.ActionStatus
-		delivered map[string][]string
-		attempts  map[string]int
-		next      time.Time
-		outcomes  map[bool]int
-		events    []string
-	}{
-		{
-			name: "nothing due, nothing sent", actions: []csv1alpha1.ActionStatus{pending("welcome", "k1", 0)},
-			want: []csv1alpha1.ActionStatus{pending("welcome", "k1", 0)}, attempts: map[string]int{}, outcomes: map[bool]int{},
-		},
-		{
-			name: "a due webhook is delivered once", actions: []csv1alpha1.ActionStatus{pending("welcome", "k1", 0)}, due: []int{0},
-			want: []csv1alpha1.ActionStatus{{Name: "welcome", Stage: "Onboarding", Key: "k1", State: csv1alpha1.ActionDelivered,
-				Attempts: 1, At: lifecycle.Stamp(now)}},
-			delivered: map[string][]string{"welcome": {"k1"}}, attempts: map[string]int{"welcome": 1},
-			outcomes: map[bool]int{true: 1},
-			events:   []string{"Normal ActionDelivered Action welcome delivered (key k1)"},
-		},
-		{
-			name:    "only the due entries are attempted",
-			actions: []csv1alpha1.ActionStatus{pending("welcome", "k1", 0), pending("flaky", "k2", 0)}, due: []int{1},
-			want: []csv1alpha1.ActionStatus{pending("welcome", "k1", 0), {Name: "flaky", Stage: "Onboarding", Key: "k2",
-				State: csv1alpha1.ActionDelivered, Attempts: 1, At: lifecycle.Stamp(now)}},
-			delivered: map[string][]string{"flaky": {"k2"}}, attempts: map[string]int{"flaky": 1},
-			outcomes: map[bool]int{true: 1},
-			events:   []string{"Normal ActionDelivered Action flaky delivered (key k2)"},
-		},
-		{
-			name:    "a failed attempt records the error and retries after the backoff",
-			actions: []csv1alpha1.ActionStatus{pending("flaky", "k2", 0)}, due: []int{0}, failures: map[string]int{"flaky": 1},
-			want: []csv1alpha1.ActionStatus{{Name: "flaky", Stage: "Onboarding", Key: "k2", State: csv1alpha1.ActionPending,
-				Attempts: 1, At: lifecycle.Stamp(now), Message: "HTTP 503"}},
-			attempts: map[string]int{"flaky": 1}, next: now.Add(actions.Backoff(1)), outcomes: map[bool]int{false: 1},
-		},
-		{
-			name:    "the last attempt failing fails the action, without a retry",
-			actions: []csv1alpha1.ActionStatus{pending("flaky", "k2", actions.MaxAttempts-1)}, due: []int{0},
-			failures: map[string]int{"flaky": 1},
-			want: []csv1alpha1.ActionStatus{{Name: "flaky", Stage: "Onboarding", Key: "k2", State: csv1alpha1.ActionFailed,
-				Attempts: actions.MaxAttempts, At: lifecycle.Stamp(now), Message: "HTTP 503"}},
-			attempts: map[string]int{"flaky": 1}, outcomes: map[bool]int{false: 1},
-			events: []string{"Warning ActionFailed Action flaky failed after 5 attempts: HTTP 503"},
-		},
-		{
-			name: "a missing signing Secret sends nothing and retries", secret: "missing-key",
-			actions: []csv1alpha1.ActionStatus{pending("welcome", "k1", 0)}, due: []int{0},
-			want: []csv1alpha1.ActionStatus{{Name: "welcome", Stage: "Onboarding", Key: "k1", State: csv1alpha1.ActionPending,
-				Attempts: 1, At: lifecycle.Stamp(now), Message: "secret missing-key: NotFound"}},
-			attempts: map[string]int{}, next: now.Add(actions.Backoff(1)), outcomes: map[bool]int{false: 1},
-		},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			g := NewWithT(t)
-			rcv := newReceiver(t, "s3cret")
-			for k, v := range tc.failures {
-				rcv.failures[k] = v
-			}
-			p := lifecyclePlan(ns, rcv.URL)
-			if tc.secret != "" {
-				for i := range p.Spec.Stages[0].Actions {
-					p.Spec.Stages[0].Actions[i].Webhook.SecretRef.Name = tc.secret
-				}
-			}
-			a := newAccount(ns, "acme", "smb")
-			a.Status.Actions = tc.actions
-			a.Status.Health = &csv1alpha1.HealthStatus{Score: 80, Band: csv1alpha1.BandGreen}
-			obs := newCountingObserver()
-			rec := events.NewFakeRecorder(10)
-			r := &CustomerAccountReconciler{Secrets: k8sClient, Recorder: rec, Metrics: obs,
-				Sender: &actions.Sender{Client: outbound.NewClient(outbound.Options{})}}
-			s := &accountScope{acct: a, now: now, plan: p, due: tc.due, claimed: true}
-
-			res, err := r.reconcileDeliveries(context.Background(), s)
-
-			g.Expect(err).NotTo(HaveOccurred())
-			g.Expect(res).To(Equal(proceed))
-			g.Expect(a.Status.Actions).To(Equal(tc.want))
-			for _, name := range []string{"welcome", "flaky"} {
-				keys, once := rcv.delivered(name)
-				g.Expect(keys).To(Equal(tc.delivered[name]), name)
-				g.Expect(once).To(BeTrue(), "each key once, every signature valid")
-			}
-			rcv.mu.Lock()
-			g.Expect(rcv.attempts).To(Equal(tc.attempts))
-			rcv.mu.Unlock()
-			g.Expect(s.next).To(Equal(tc.next))
-			g.Expect(obs.deliveries).To(Equal(tc.outcomes))
-			g.Expect(recordedEvents(rec)).To(Equal(tc.events))
 		})
 	}
 }

@@ -119,7 +119,7 @@ func (r *SuccessPlanReconciler) summarizeAndPatch(ctx context.Context, s *planSc
 		return ctrl.Result{}, err
 	}
 	summarizePlan(s)
-	if err := s.patcher.patch(ctx, s.plan, patchOptions{lock: true}); err != nil {
+	if err := s.patcher.patch(ctx, s.plan); err != nil {
 		if apierrors.IsConflict(err) {
 			return ctrl.Result{RequeueAfter: staleCopyRetry}, nil
 		}

@@ -130,15 +130,15 @@ func startOperator(t *testing.T) *operator {
 }
 
 // runOperator runs the operator on namespace ns, as main wires it, with a
-// short webhook backoff.
-func runOperator(t *testing.T, ns string) *operator {
+// short webhook backoff; tune changes the options first.
+func runOperator(t *testing.T, ns string, tune ...func(*Options)) *operator {
 	t.Helper()
-	return runScoped(t, ns, nil)
+	return runScoped(t, ns, nil, tune...)
 }
 
 // runScoped is runOperator serving only the accounts and plans that
 // selector matches (nil: all), as --watch-label-selector sets it.
-func runScoped(t *testing.T, ns string, selector labels.Selector) *operator {
+func runScoped(t *testing.T, ns string, selector labels.Selector, tune ...func(*Options)) *operator {
 	t.Helper()
 	op := &operator{
 		ns:       ns,
@@ -147,13 +147,17 @@ func runScoped(t *testing.T, ns string, selector labels.Selector) *operator {
 		registry: prometheus.NewRegistry(),
 	}
 	mgr := testenv.NewScopedManager(t, cfg, watch.Scope{Namespaces: []string{ns}, Selector: selector})
-	var err error
-	if op.shared, err = setup(mgr, Options{
+	opts := Options{
 		AccountConcurrency: 2, PlanConcurrency: 2, Clock: op.clock, AccountMetrics: true, Registry: op.registry,
 		Guard:   outbound.Options{Timeout: time.Second, MaxBody: 1 << 20},
 		Backoff: func(n int32) time.Duration { return time.Duration(n) * 100 * time.Millisecond },
 		Client:  &countingClient{Client: mgr.GetClient(), calls: op.calls},
-	}); err != nil {
+	}
+	for _, f := range tune {
+		f(&opts)
+	}
+	var err error
+	if op.shared, err = setup(mgr, opts); err != nil {
 		t.Fatal(err)
 	}
 	op.stop = testenv.StartManager(t, mgr)

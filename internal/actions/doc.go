@@ -7,16 +7,18 @@
 // requeue or an operator restart recomputes the same key, while re-entering
 // the stage later starts a new visit with new keys.
 //
-// The reconciler drives deliveries through the account's status.actions:
+// The operator drives deliveries through the account's status.actions:
 //
-//  1. When an action becomes due, it records a Pending entry carrying the
-//     key in status, and only after that write succeeds makes the first
-//     attempt. A restart therefore finds the entry and resumes it: an action
-//     is never skipped and never sent under a new key.
-//  2. After each attempt (Sender.Send) it records the outcome: Delivered on
-//     success; otherwise the attempt count and the error message, and the
-//     next attempt waits Backoff(attempts). After MaxAttempts failed
-//     attempts the entry is Failed and is not retried.
+//  1. When an action becomes due, the account reconciler records a Pending
+//     entry carrying the key in status, and only after that write succeeds
+//     hands it to the delivery dispatcher, which makes the attempts apart
+//     from the reconcile. A restart therefore finds the entry and resumes
+//     it: an action is never skipped and never sent under a new key.
+//  2. After each attempt (Sender.Send) the dispatcher records the outcome
+//     on the entry, once: Delivered on success; otherwise the attempt count
+//     and the error message, and the next attempt waits Backoff(attempts).
+//     After MaxAttempts failed attempts the entry is Failed and is not
+//     retried.
 //
 // Delivery is thus at least once: an attempt whose outcome was not recorded
 // (a crash between the POST and the status write) is repeated with the

@@ -68,7 +68,10 @@ func main() {
 	flag.BoolVar(&opts.Guard.AllowLinkLocal, "allow-link-local-sources", false,
 		"Let sources and webhooks reach link-local and cloud metadata addresses (refused by default).")
 	flag.DurationVar(&opts.Guard.Timeout, "source-timeout", outbound.DefaultTimeout, "Timeout of one request to a source.")
-	flag.Int64Var(&opts.Guard.MaxBody, "source-max-body", outbound.DefaultMaxBody, "Largest response body accepted from a source, in bytes.")
+	flag.Int64Var(&opts.Guard.MaxBody, "source-max-body", outbound.DefaultMaxBody,
+		"Largest response body accepted from an http source, in bytes (Prometheus answers are bounded by --source-max-series).")
+	flag.IntVar(&opts.Guard.MaxSeries, "source-max-series", outbound.DefaultMaxSeries,
+		"Most series a Prometheus answer may hold; it is read as a stream, keeping only the plan's accounts.")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()

@@ -67,3 +67,10 @@ func (t *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	return t.next.RoundTrip(req)
 }
+
+func (t *authTransport) options() Options {
+	if g, ok := t.next.(guarded); ok {
+		return g.options()
+	}
+	return Options{}.withDefaults()
+}

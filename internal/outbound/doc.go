@@ -10,7 +10,11 @@
 //     DefaultTimeout), and bounds of their own on the dial and the TLS
 //     handshake;
 //   - a limit on the response body (Options.MaxBody, DefaultMaxBody): a
-//     longer body fails with ErrBodyTooLarge instead of being truncated;
+//     longer body fails with ErrBodyTooLarge instead of being truncated.
+//     A caller that reads a body as a stream lifts it for one request
+//     (WithoutBodyLimit) and bounds what it reads by other means: the
+//     Prometheus source counts series (Options.MaxSeries, read back from
+//     its client with OptionsOf);
 //   - TLS verification always on, against the system roots or a Secret's
 //     ca.crt, TLS 1.2 at least; no proxy from the environment;
 //   - an address policy checked at dial time, on the address actually

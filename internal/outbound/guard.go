@@ -1,6 +1,7 @@
 package outbound
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -17,9 +18,13 @@ import (
 const (
 	// DefaultTimeout bounds a whole request, body included.
 	DefaultTimeout = 10 * time.Second
-	// DefaultMaxBody bounds a response body: a source answers with one
-	// number per account, or one vector for all accounts.
+	// DefaultMaxBody bounds a response body read whole: an http source
+	// answers with one document per account.
 	DefaultMaxBody = 8 << 20
+	// DefaultMaxSeries bounds the series of a Prometheus answer, which is
+	// read as a stream: one vector for all the accounts of a plan, about
+	// 70 bytes a series, so 2,000,000 series are about 140 MB on the wire.
+	DefaultMaxSeries = 2_000_000
 )
 
 // ErrBodyTooLarge is returned when a response exceeds the body limit.
@@ -37,8 +42,14 @@ type Options struct {
 	// Timeout of a whole request; zero means DefaultTimeout.
 	Timeout time.Duration
 	// MaxBody is the largest response body accepted; zero means
-	// DefaultMaxBody.
+	// DefaultMaxBody. A request made with WithoutBodyLimit is not held to
+	// it.
 	MaxBody int64
+	// MaxSeries is the most series a Prometheus answer may hold; zero or
+	// less means DefaultMaxSeries. The Prometheus source reads its answers as
+	// a stream (WithoutBodyLimit) and bounds them by this count instead
+	// of MaxBody.
+	MaxSeries int
 	// AllowLinkLocal permits link-local addresses, which include cloud
 	// metadata endpoints such as 169.254.169.254. Off by default.
 	AllowLinkLocal bool
@@ -50,12 +61,7 @@ type Options struct {
 // size limit, TLS verification on, the resolved address checked at dial
 // time, and no redirect to another host.
 func NewClient(o Options) *http.Client {
-	if o.Timeout == 0 {
-		o.Timeout = DefaultTimeout
-	}
-	if o.MaxBody == 0 {
-		o.MaxBody = DefaultMaxBody
-	}
+	o = o.withDefaults()
 	dialer := &net.Dialer{
 		Timeout: 5 * time.Second,
 		// Control runs after name resolution, on the address actually
@@ -75,7 +81,7 @@ func NewClient(o Options) *http.Client {
 	}
 	return &http.Client{
 		Timeout:   o.Timeout,
-		Transport: &limitTransport{next: transport, max: o.MaxBody},
+		Transport: &limitTransport{next: transport, opts: o},
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			if len(via) >= 5 {
 				return fmt.Errorf("%w: too many redirects", errRedirectRefused)
@@ -86,6 +92,48 @@ func NewClient(o Options) *http.Client {
 			return nil
 		},
 	}
+}
+
+// withDefaults fills in the zero limits.
+func (o Options) withDefaults() Options {
+	if o.Timeout == 0 {
+		o.Timeout = DefaultTimeout
+	}
+	if o.MaxBody == 0 {
+		o.MaxBody = DefaultMaxBody
+	}
+	if o.MaxSeries <= 0 {
+		o.MaxSeries = DefaultMaxSeries
+	}
+	return o
+}
+
+// OptionsOf returns the options a client of NewClient or
+// Credentials.Client was built with, defaults filled in, so that a caller
+// handed only the client applies the same limits; for any other client,
+// the defaults.
+func OptionsOf(hc *http.Client) Options {
+	if g, ok := hc.Transport.(guarded); ok {
+		return g.options()
+	}
+	return Options{}.withDefaults()
+}
+
+// guarded is a transport of this package, which knows its options.
+type guarded interface {
+	options() Options
+}
+
+// noBodyLimit marks the context of a request made with WithoutBodyLimit.
+type noBodyLimit struct{}
+
+// WithoutBodyLimit returns a context whose requests a guarded client does
+// not hold to Options.MaxBody: for a caller that reads the body as a
+// stream and bounds what it reads and keeps by other means (the Prometheus
+// source: a count of series, and a size per series). The timeout, TLS
+// verification, the address policy and the redirect rules still apply.
+func WithoutBodyLimit(ctx context.Context) context.Context {
+	return context.WithValue(ctx, noBodyLimit{}, true)
 }
 
 // checkAddress refuses addresses no source or webhook should reach.
@@ -116,7 +164,7 @@ var metadataAddrs = map[netip.Addr]bool{
 // limitTransport caps response bodies.
 type limitTransport struct {
 	next http.RoundTripper
-	max  int64
+	opts Options
 }
 
 func (t *limitTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -124,13 +172,18 @@ func (t *limitTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	if resp.ContentLength > t.max {
+	if req.Context().Value(noBodyLimit{}) != nil {
+		return resp, nil
+	}
+	if resp.ContentLength > t.opts.MaxBody {
 		_ = resp.Body.Close()
 		return nil, ErrBodyTooLarge
 	}
-	resp.Body = &limitedBody{rc: resp.Body, left: t.max}
+	resp.Body = &limitedBody{rc: resp.Body, left: t.opts.MaxBody}
 	return resp, nil
 }
+
+func (t *limitTransport) options() Options { return t.opts }
 
 // limitedBody fails a read past the limit instead of truncating silently.
 type limitedBody struct {

@@ -259,8 +259,8 @@ type promAnswer struct {
 
 // FuzzPrometheusQuery decodes arbitrary Prometheus API answers (status code
 // and body) through the source's query, the smallest function that decodes
-// them: no panic, no hang, an error that is short and free of the URL, or a
-// vector whose samples become finite values or errors.
+// them: no panic, no hang, an error that is short and free of the URL, or
+// series whose samples are finite values or errors.
 func FuzzPrometheusQuery(f *testing.F) {
 	var answer atomic.Pointer[promAnswer]
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
@@ -296,6 +296,12 @@ func FuzzPrometheusQuery(f *testing.F) {
 		{4, `{"status":"success","data":{"resultType":"vector","result":[]},"warnings":["w"],"infos":["i"]}`},
 		{6, ""},
 		{7, `{"status":"error","errorType":"timeout","error":"query timed out"}`},
+		// Decoded as a stream: the result before its type, a native
+		// histogram, a series without its value.
+		{0, `{"data":{"result":[{"metric":{"account":"acme"},"value":[1,"2"]}],"resultType":"vector"},"status":"success"}`},
+		{0, `{"data":{"result":[1,"3"],"resultType":"scalar"},"status":"success"}`},
+		{0, `{"status":"success","data":{"resultType":"vector","result":[{"metric":{"account":"acme"},"histogram":[1,{"count":"2","sum":"3"}]}]}}`},
+		{0, `{"status":"success","data":{"result":[{"metric":{"account":"acme"},"values":[[1,"2"]]}],"resultType":"matrix"}}`},
 	} {
 		f.Add(seed.status, []byte(seed.body))
 	}
@@ -303,14 +309,12 @@ func FuzzPrometheusQuery(f *testing.F) {
 		http.StatusNotFound, http.StatusBadGateway, http.StatusNoContent, http.StatusServiceUnavailable}
 	f.Fuzz(func(t *testing.T, status uint8, body []byte) {
 		answer.Store(&promAnswer{status: statuses[int(status)%len(statuses)], body: body})
-		var vec []float64
+		var samples []Sample
 		var qerr error
 		fuzztest.Within(t, "query", func() {
-			v, err := src.query(context.Background(), "up")
-			qerr = err
-			for _, s := range v {
-				vec = append(vec, float64(s.Value))
-			}
+			qerr = src.query(context.Background(), "up", func(_ string, s Sample) {
+				samples = append(samples, s)
+			})
 		})
 		if qerr != nil {
 			msg := qerr.Error()
@@ -324,9 +328,12 @@ func FuzzPrometheusQuery(f *testing.F) {
 			}
 			return
 		}
-		for _, v := range vec {
-			if s := finite(v); s.Err == "" && (math.IsNaN(s.Value) || math.IsInf(s.Value, 0)) {
-				t.Fatalf("sample %v became %+v", v, s)
+		for _, s := range samples {
+			if s.Err == "" && (math.IsNaN(s.Value) || math.IsInf(s.Value, 0)) {
+				t.Fatalf("sample %+v without an error", s)
+			}
+			if s.Err != "" && s.Value != 0 {
+				t.Fatalf("sample %+v: a value with an error", s)
 			}
 		}
 	})

@@ -5,13 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
+	"path"
 	"regexp"
 	"strings"
-	"time"
 
-	promapi "github.com/prometheus/client_golang/api"
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
-	"github.com/prometheus/common/model"
 
 	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
 	"customersuccess.dev/success-operator/internal/outbound"
@@ -25,7 +24,11 @@ const Concurrency = 8
 
 // Prometheus pulls measures with PromQL instant queries.
 type Prometheus struct {
-	api promv1.API
+	// endpoint is the query API: the source's URL + /api/v1/query.
+	endpoint *url.URL
+	client   *http.Client
+	// maxSeries bounds the series of one answer (outbound.Options.MaxSeries).
+	maxSeries int
 	// SourceName is the plan's name for the source: the key of
 	// spec.externalIDs that holds the account's label value.
 	SourceName string
@@ -33,13 +36,23 @@ type Prometheus struct {
 	AccountLabel string
 }
 
-// NewPrometheus returns a source querying the Prometheus API at url.
-func NewPrometheus(url, sourceName, accountLabel string, hc *http.Client) (*Prometheus, error) {
-	c, err := promapi.NewClient(promapi.Config{Address: url, Client: hc})
+// NewPrometheus returns a source querying the Prometheus API at rawURL
+// through hc, a guarded client (package outbound): its answers are read as
+// a stream and bounded by the client's Options.MaxSeries, not by its body
+// limit.
+func NewPrometheus(rawURL, sourceName, accountLabel string, hc *http.Client) (*Prometheus, error) {
+	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, errors.New("invalid URL") // the parse error quotes the URL
 	}
-	return &Prometheus{api: promv1.NewAPI(c), SourceName: sourceName, AccountLabel: accountLabel}, nil
+	// The query API's path, joined as client_golang's API client does.
+	u.Path = path.Join(strings.TrimRight(u.Path, "/"), "/api/v1/query")
+	u.RawPath = ""
+	if hc == nil {
+		hc = outbound.NewClient(outbound.Options{})
+	}
+	return &Prometheus{endpoint: u, client: hc, maxSeries: outbound.OptionsOf(hc).MaxSeries,
+		SourceName: sourceName, AccountLabel: accountLabel}, nil
 }
 
 // Pull runs each measure's query.
@@ -59,33 +72,39 @@ func (p *Prometheus) pullMeasure(ctx context.Context, m *csv1alpha1.Measure, tar
 	if strings.Contains(m.Query, "{{") {
 		return p.pullEach(ctx, m, targets)
 	}
-	vec, err := p.query(ctx, m.Query)
+	// Only the series of the targets are kept, whatever the answer's size.
+	found := make(map[string]*match, len(targets))
+	for _, t := range targets {
+		found[p.accountID(t)] = &match{}
+	}
+	err := p.query(ctx, m.Query, func(id string, s Sample) {
+		if f := found[id]; f != nil {
+			f.series++
+			f.sample = s
+		}
+	})
 	if err != nil {
 		return FailAll(targets, err.Error())
-	}
-	byID := make(map[string]float64, len(vec))
-	dup := map[string]bool{}
-	for _, s := range vec {
-		id := string(s.Metric[model.LabelName(p.AccountLabel)])
-		if _, seen := byID[id]; seen {
-			dup[id] = true
-		}
-		byID[id] = float64(s.Value)
 	}
 	out := make(map[string]Sample, len(targets))
 	for _, t := range targets {
 		id := p.accountID(t)
-		v, ok := byID[id]
-		switch {
-		case dup[id]:
-			out[t.Name] = Sample{Err: fmt.Sprintf("several series with %s=%q", p.AccountLabel, id)}
-		case !ok:
+		switch f := found[id]; f.series {
+		case 0:
 			out[t.Name] = Sample{Err: fmt.Sprintf("no series with %s=%q", p.AccountLabel, id)}
+		case 1:
+			out[t.Name] = f.sample
 		default:
-			out[t.Name] = finite(v)
+			out[t.Name] = Sample{Err: fmt.Sprintf("several series with %s=%q", p.AccountLabel, id)}
 		}
 	}
 	return out
+}
+
+// match is what an answer held for one account id.
+type match struct {
+	series int
+	sample Sample
 }
 
 // accountID is the label value that identifies the account.
@@ -107,34 +126,138 @@ func (p *Prometheus) pullEach(ctx context.Context, m *csv1alpha1.Measure, target
 		if err != nil {
 			return Sample{Err: err.Error()}
 		}
-		vec, err := p.query(ctx, q)
+		var m match
+		err = p.query(ctx, q, func(_ string, s Sample) {
+			if m.series++; m.series == 1 {
+				m.sample = s
+			}
+		})
 		switch {
 		case err != nil:
 			return Sample{Err: err.Error()}
-		case len(vec) != 1:
-			return Sample{Err: fmt.Sprintf("query returned %d series, want 1", len(vec))}
+		case m.series != 1:
+			return Sample{Err: fmt.Sprintf("query returned %d series, want 1", m.series)}
 		default:
-			return finite(float64(vec[0].Value))
+			return m.sample
 		}
 	})
 }
 
-// query runs an instant query at the server's present and returns its
-// vector; a scalar becomes a one-sample vector.
-func (p *Prometheus) query(ctx context.Context, q string) (model.Vector, error) {
-	v, _, _, err := p.api.Query(ctx, q, time.Time{})
+// query runs an instant query at the server's present and hands each
+// series of its vector to visit, with the value of the account label; a
+// scalar is one series without labels. The answer is read as a stream and
+// forgotten series by series (decodeAnswer), so memory does not grow with
+// its size. client_golang's API client reads a whole answer into memory
+// before decoding it, so the request is made here, as that client makes
+// it. The error is worded for a Sample: no URL, no body.
+func (p *Prometheus) query(ctx context.Context, q string, visit func(id string, s Sample)) error {
+	resp, err := p.send(ctx, q)
 	if err != nil {
-		return nil, fmt.Errorf("query failed: %s", promError(err))
+		return fmt.Errorf("query failed: %s", outbound.Describe(err))
 	}
-	switch r := v.(type) {
-	case model.Vector:
-		return r, nil
-	case *model.Scalar:
-		return model.Vector{&model.Sample{Value: r.Value}}, nil
-	case nil:
-		return nil, errors.New("query returned no result")
+	defer func() { _ = resp.Body.Close() }()
+	return p.answer(resp, visit)
+}
+
+// answer reads an answer and words its error for a Sample.
+func (p *Prometheus) answer(resp *http.Response, visit func(id string, s Sample)) error {
+	err := p.read(resp, visit)
+	var ae answerError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &ae):
+		return ae
 	default:
-		return nil, fmt.Errorf("query returned a %s, want a vector", v.Type())
+		return fmt.Errorf("query failed: %s", promError(err))
+	}
+}
+
+// send posts the query as a form, and falls back to a GET with the same
+// parameters when the server refuses a POST, as client_golang's API client
+// does. The request goes through the guarded client, its body limit lifted:
+// decodeAnswer bounds the answer by its series instead.
+func (p *Prometheus) send(ctx context.Context, q string) (*http.Response, error) {
+	ctx = outbound.WithoutBodyLimit(ctx)
+	args := p.endpoint.Query()
+	args.Set("query", q)
+	form := args.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.endpoint.String(), strings.NewReader(form))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	// An empty Idempotency-Key, never sent, lets the transport retry the
+	// POST after a network error as it would a GET.
+	req.Header["Idempotency-Key"] = nil
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	switch resp.StatusCode {
+	case http.StatusForbidden, http.StatusMethodNotAllowed, http.StatusNotImplemented:
+		_ = resp.Body.Close()
+		u := *p.endpoint
+		u.RawQuery = form
+		if req, err = http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil); err != nil {
+			return nil, err
+		}
+		return p.client.Do(req)
+	}
+	return resp, nil
+}
+
+// read decodes an answer by its HTTP status, with the client_golang API
+// client's rules: a 400 or 422 carries Prometheus's errorType and error, a
+// success may still say status "error", any other status is reported by
+// its code alone.
+func (p *Prometheus) read(resp *http.Response, visit func(id string, s Sample)) error {
+	code := resp.StatusCode
+	switch {
+	case code/100 == 2:
+		a, err := decodeAnswer(resp.Body, p.AccountLabel, p.maxSeries, visit)
+		switch {
+		case err != nil:
+			return err
+		case a.status == "error":
+			return &promv1.Error{Type: promv1.ErrorType(a.errorType), Msg: a.errorMsg}
+		default:
+			return a.check(visit)
+		}
+	case code == http.StatusBadRequest || code == http.StatusUnprocessableEntity:
+		a, err := decodeAnswer(resp.Body, "", p.maxSeries, nil)
+		var pe *promv1.Error
+		switch {
+		case errors.As(err, &pe):
+			return statusError(code) // not an API error: a proxy's page
+		case err != nil:
+			return err
+		case a.status == "success":
+			return badResponse("inconsistent body for response code")
+		}
+		e := &promv1.Error{Type: promv1.ErrorType(a.errorType), Msg: a.errorMsg}
+		if e.Type == "" {
+			e.Type = promv1.ErrClient
+		}
+		if e.Msg == "" {
+			e.Msg = fmt.Sprintf("client error: %d", code)
+		}
+		return e
+	default:
+		return statusError(code)
+	}
+}
+
+// statusError reports an HTTP status by its code, as the client_golang API
+// client does ("server error: 502").
+func statusError(code int) error {
+	switch code / 100 {
+	case 4:
+		return &promv1.Error{Type: promv1.ErrClient, Msg: fmt.Sprintf("client error: %d", code)}
+	case 5:
+		return &promv1.Error{Type: promv1.ErrServer, Msg: fmt.Sprintf("server error: %d", code)}
+	default:
+		return badResponse(fmt.Sprintf("bad response code %d", code))
 	}
 }
 

@@ -1,7 +1,9 @@
 // Package manifests checks what the project ships for other tools to read:
-// the Argo CD health check in config/argocd and the role names the README
-// promises against what config/default installs. Rendering uses the real
-// kubectl that `make envtest` builds into bin/k8s.
+// the Argo CD health check in config/argocd, the role names the README
+// promises against what config/default installs, and the namespaced
+// install (config/namespaced) against config/default and the manager's
+// generated role. Rendering uses the real kubectl that `make envtest`
+// builds into bin/k8s.
 package manifests
 
 import (

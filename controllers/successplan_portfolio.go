@@ -6,7 +6,6 @@ import (
 	"math/big"
 	"time"
 
-	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -82,16 +81,6 @@ func (r *SuccessPlanReconciler) reconcileKPIs(ctx context.Context, s *planScope)
 	kpis := kpi.Compute(snap.Portfolio, margin).Status(formatPeriod(period))
 	st.KPIs = &kpis
 	return nil
-}
-
-// awaitsEvaluation reports whether an account of the plan has not yet been
-// evaluated with the plan's generation; suspended and stalled accounts
-// wait for a spec change, not for the operator.
-func awaitsEvaluation(a *csv1alpha1.CustomerAccount, generation int64) bool {
-	if a.Spec.Suspend || meta.IsStatusConditionTrue(a.Status.Conditions, csv1alpha1.StalledCondition) {
-		return false
-	}
-	return a.Status.Health == nil || a.Status.Health.PlanGeneration != generation
 }
 
 // formatPeriod writes whole hours as the plans do ("2160h").

@@ -7,7 +7,6 @@ import (
 	"sync"
 	"testing"
 
-	"customersuccess.dev/success-operator/internal/watch"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/rand"
@@ -17,6 +16,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"customersuccess.dev/success-operator/internal/watch"
 )
 
 // RunTests is the TestMain of a package tested against a real API server:

@@ -31,8 +31,14 @@ func (r *CustomerAccountReconciler) reconcileHealth(_ context.Context, s *accoun
 	planKey := types.NamespacedName{Namespace: plan.Namespace, Name: plan.Name}
 	prev := acct.Status.Health
 
+	// A measure not pulled since the operator started counts with the value
+	// the status recorded: a restart re-evaluates to the same status.
+	recorded := evaluate.Recorded(acct, s.now)
 	in := evaluate.Measures(s.account(), plan, s.model, func(measure string) (health.Observation, bool) {
-		return r.Store.Get(planKey, acct.Name, measure)
+		if obs, ok := r.Store.Get(planKey, acct.Name, measure); ok {
+			return obs, true
+		}
+		return recorded(measure)
 	})
 	if len(in.Awaited) > 0 {
 		s.out.waiting = "Waiting for the first values of " + strings.Join(in.Awaited, ", ")

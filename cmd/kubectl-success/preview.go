@@ -29,7 +29,6 @@ import (
 	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
 	"customersuccess.dev/success-operator/internal/evaluate"
 	"customersuccess.dev/success-operator/internal/expr"
-	"customersuccess.dev/success-operator/internal/health"
 	kpis "customersuccess.dev/success-operator/internal/kpi" // plans.go has a func kpi
 	"customersuccess.dev/success-operator/internal/membership"
 )
@@ -579,7 +578,7 @@ func previewAccount(acct *csv1alpha1.CustomerAccount, plan *csv1alpha1.SuccessPl
 // remote measures' values its status records.
 func evaluateAccount(a evaluate.Account, plan *csv1alpha1.SuccessPlan, model *evaluate.Model) (accountState, []string) {
 	acct := a.Object
-	in := evaluate.Measures(a, plan, model, recordedLookup(acct, a.Now))
+	in := evaluate.Measures(a, plan, model, evaluate.Recorded(acct, a.Now))
 	res := evaluate.Health(a.Now, plan, in.Measures, acct.Status.Health)
 	step := evaluate.Stage(a, plan, model, &res)
 	conds, failed := evaluate.Signals(a, model, &res, step)
@@ -604,42 +603,6 @@ func recordedState(acct *csv1alpha1.CustomerAccount) accountState {
 		st.Score, st.Band = h.Score, h.Band
 	}
 	return st
-}
-
-// recordedLookup is the lookup of the remote measures' values from the
-// account's status.health.measures: the value, its error, and when it was
-// observed. A value the status records as current (not stale) is taken as
-// observed at now, since the collectors keep pulling it; a stale one keeps
-// its time. An overridden measure records the override, not the source's
-// value: it has none. A measure the status does not record has no value.
-func recordedLookup(acct *csv1alpha1.CustomerAccount, now time.Time) evaluate.Lookup {
-	return func(name string) (health.Observation, bool) {
-		h := acct.Status.Health
-		if h == nil {
-			return health.Observation{}, false
-		}
-		i := slices.IndexFunc(h.Measures, func(m csv1alpha1.MeasureStatus) bool { return m.Name == name })
-		if i < 0 {
-			return health.Observation{}, false
-		}
-		m := h.Measures[i]
-		obs := health.Observation{Err: m.Error}
-		if m.Overridden {
-			return obs, true
-		}
-		if m.Value != "" {
-			if v, err := strconv.ParseFloat(string(m.Value), 64); err == nil {
-				obs.Value, obs.Has = v, true
-			}
-		}
-		switch {
-		case !m.Stale:
-			obs.At = now
-		case m.ObservedAt != nil:
-			obs.At = m.ObservedAt.Time
-		}
-		return obs, true
-	}
 }
 
 // renderPreview writes the preview as text: the accounts that change (all

@@ -15,9 +15,6 @@ import (
 	"customersuccess.dev/success-operator/internal/sources"
 )
 
-// maxHistory bounds status.history.
-const maxHistory = 50
-
 // reconcileHealth gathers each measure's latest value (remote ones from
 // the Store, static ones from spec.signals) and scores the account with the
 // plan's model (evaluate.Measures and evaluate.Health), and sets
@@ -78,15 +75,6 @@ func (r *CustomerAccountReconciler) recordBandChange(acct *csv1alpha1.CustomerAc
 	}
 	r.Recorder.Eventf(acct, nil, eventType, csv1alpha1.BandChangedReason, eventAction("Score", string(prev.Band), string(cur.Band)),
 		"Health band %s -> %s (score %d)", prev.Band, cur.Band, cur.Score)
-}
-
-// appendHistory appends e and keeps the newest maxHistory entries.
-func appendHistory(h []csv1alpha1.HistoryEntry, e csv1alpha1.HistoryEntry) []csv1alpha1.HistoryEntry {
-	h = append(h, e)
-	if len(h) > maxHistory {
-		h = append([]csv1alpha1.HistoryEntry(nil), h[len(h)-maxHistory:]...)
-	}
-	return h
 }
 
 // timeOf returns the time of t, zero when t is nil.

@@ -19,8 +19,10 @@ import (
 	"customersuccess.dev/success-operator/internal/text"
 )
 
-// maxActions bounds status.actions, as the API does.
-const maxActions = 256
+// maxActions bounds status.actions, as the API does. Status keeps far
+// fewer (see compactActions): the bound holds when one evaluation passes
+// through several stages, each recording its actions.
+const maxActions = 64
 
 // reconcileStage runs the stage machine (evaluate.Stage) over the health
 // step's result: it sets status.stage, stageEnteredAt and objectives, and

@@ -43,7 +43,8 @@ func (o *outcome) fail(reason, message string, stalled bool) {
 // summary: True only when the account was evaluated with its plan, and the
 // reason of the first failure otherwise; a suspended account is Ready=False
 // Suspended, with Stalled and Reconciling removed: its status is frozen,
-// and nothing is in progress.
+// and nothing is in progress. It compacts the status last (compactStatus),
+// after every step that adds to it.
 func summarize(s *accountScope) {
 	acct := s.acct
 	acct.Status.ObservedGeneration = acct.Generation
@@ -54,6 +55,7 @@ func summarize(s *accountScope) {
 		meta.RemoveStatusCondition(&acct.Status.Conditions, csv1alpha1.ReconcilingCondition)
 		return
 	}
+	compactStatus(acct)
 	if s.health != nil {
 		setCondition(acct, metricsAvailable(s.health.Failing))
 		setCondition(acct, healthy(acct.Status.Health))

@@ -215,21 +215,31 @@ func TestLifecycleWalksAnAccountThroughEveryStage(t *testing.T) {
 	}
 	create(t, a, gone)
 
-	expectStage := func(stage string, history int) {
+	// expectStage waits for the account to be in stage, having come from
+	// the stage from ("" for none): the newest history entry is the
+	// transition's, one entry, and the one before it is from's.
+	expectStage := func(stage, from string) {
 		t.Helper()
 		g.Eventually(func(g Gomega) {
 			a := account(g, ns, "acme")
 			g.Expect(a.Status.Stage).To(Equal(stage))
-			g.Expect(a.Status.History).To(HaveLen(history))
-			g.Expect(a.Status.History[history-1].Stage).To(Equal(stage))
 			g.Expect(a.Status.StageEnteredAt).NotTo(BeNil())
+			h := a.Status.History
+			g.Expect(h).NotTo(BeEmpty())
+			g.Expect(h[len(h)-1]).To(SatisfyAll(HaveField("Stage", stage), HaveField("At", *a.Status.StageEnteredAt)))
+			if from == "" {
+				g.Expect(h).To(HaveLen(1))
+			} else {
+				g.Expect(len(h)).To(BeNumerically(">=", 2))
+				g.Expect(h[len(h)-2].Stage).To(Equal(from))
+			}
 			g.Expect(condition(a.Status.Conditions, csv1alpha1.ReadyCondition).Status).To(Equal(metav1.ConditionTrue))
 		}, timeout, poll).Should(Succeed())
 	}
 
 	// Onboarding: the welcome arrives once; the flaky receiver fails twice
 	// and still gets its action once; the training invite waits a week.
-	expectStage("Onboarding", 1)
+	expectStage("Onboarding", "")
 	g.Eventually(func(g Gomega) {
 		op.clock.Step(time.Second) // retries back off on the operator's clock
 		keys, once := rcv.delivered("flaky")
@@ -268,11 +278,11 @@ func TestLifecycleWalksAnAccountThroughEveryStage(t *testing.T) {
 		g.Expect(keys).To(HaveLen(1))
 		g.Expect(once).To(BeTrue())
 	}, timeout, poll).Should(Succeed())
-	expectStage("Onboarding", 1)
+	expectStage("Onboarding", "")
 
 	// Exit criteria met: Adoption.
 	setSignal(t, g, ns, "acme", "seats", "30")
-	expectStage("Adoption", 2)
+	expectStage("Adoption", "Onboarding")
 
 	// An invalid plan keeps the account where it is.
 	update(t, plan(g, ns, "smb"), func(p *csv1alpha1.SuccessPlan) { p.Spec.Stages[1].ExitWhen = "health.score >=" })
@@ -293,7 +303,7 @@ func TestLifecycleWalksAnAccountThroughEveryStage(t *testing.T) {
 	op.clock.Step(31 * 24 * time.Hour)
 	setSignal(t, g, ns, "acme", "sentiment", "5")
 	setSignal(t, g, ns, "acme", "seats", "50")
-	expectStage("Nurturing", 3) // Green in the same evaluation
+	expectStage("Nurturing", "Adoption") // Green in the same evaluation
 	g.Eventually(func(g Gomega) {
 		g.Expect(condition(account(g, ns, "acme").Status.Conditions, csv1alpha1.HealthyCondition).Status).To(Equal(metav1.ConditionTrue))
 	}, timeout, poll).Should(Succeed())
@@ -302,11 +312,11 @@ func TestLifecycleWalksAnAccountThroughEveryStage(t *testing.T) {
 	update(t, account(g, ns, "acme"), func(a *csv1alpha1.CustomerAccount) {
 		a.Spec.Contract.RenewalDate = csv1alpha1.Date(op.clock.Now().AddDate(0, 0, 80).Format(time.DateOnly))
 	})
-	expectStage("Renewal", 4)
+	expectStage("Renewal", "Nurturing")
 	update(t, account(g, ns, "acme"), func(a *csv1alpha1.CustomerAccount) {
 		a.Spec.Contract.RenewalDate = csv1alpha1.Date(op.clock.Now().AddDate(1, 1, 0).Format(time.DateOnly))
 	})
-	expectStage("Expansion", 5)
+	expectStage("Expansion", "Renewal")
 	g.Eventually(func(g Gomega) {
 		// The first placement, into Onboarding, is no Event.
 		g.Expect(stageEvents(g, ns, "acme")).To(ConsistOf(

@@ -353,8 +353,9 @@ func TestReconcileStage(t *testing.T) {
 			objectives: []csv1alpha1.ObjectiveStatus{{Name: "first-login", Stage: "Onboarding",
 				State: csv1alpha1.ObjectivePending, At: daysAgo(8)}},
 			wantStage: "Adoption", wantEnteredAt: lifecycle.Stamp(now),
-			wantHistory:    []csv1alpha1.HistoryEntry{earlier, {At: *lifecycle.Stamp(now), Score: 50, Band: csv1alpha1.BandYellow, Stage: "Adoption"}},
-			wantObjectives: map[string]csv1alpha1.ObjectiveState{"first-login": csv1alpha1.ObjectiveAchieved},
+			wantHistory: []csv1alpha1.HistoryEntry{earlier, {At: *lifecycle.Stamp(now), Score: 50, Band: csv1alpha1.BandYellow, Stage: "Adoption"}},
+			// Onboarding's objectives leave with it; Adoption has none.
+			wantObjectives: map[string]csv1alpha1.ObjectiveState{},
 			transitions:    []string{"Stage Onboarding -> Adoption (StageExited)"},
 			events:         []string{"Normal StageExited Stage Onboarding -> Adoption (StageExited)"},
 		},

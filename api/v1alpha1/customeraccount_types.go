@@ -314,24 +314,32 @@ type CustomerAccountStatus struct {
 	// +optional
 	Health *HealthStatus `json:"health,omitempty"`
 
-	// history records changes of health band or stage, newest last; it keeps
-	// the last 50.
+	// history records changes of health band or stage, newest last. It
+	// keeps the 3 newest and, when they are older, the entries that tell
+	// the last band change and the last stage change (each with the entry
+	// before it, which says where it came from): at most 7. The Events
+	// (BandChanged, StageEntered, ...) record every change.
 	// +optional
 	// +listType=atomic
-	// +kubebuilder:validation:MaxItems=50
+	// +kubebuilder:validation:MaxItems=7
 	History []HistoryEntry `json:"history,omitempty"`
 
-	// objectives are the state of the objectives of the stages the account
-	// has been in.
+	// objectives are the state of the objectives of the current stage
+	// visit; they leave with the stage.
 	// +optional
 	// +listType=atomic
-	// +kubebuilder:validation:MaxItems=256
+	// +kubebuilder:validation:MaxItems=16
 	Objectives []ObjectiveStatus `json:"objectives,omitempty"`
 
-	// actions are the deliveries of the plan's actions to this account.
+	// actions are the deliveries of the plan's actions to this account:
+	// every entry of the current stage visit, every Pending entry, and of
+	// earlier visits the entry that finished last and the one that last
+	// finished Failed or Skipped. The Events (ActionTriggered,
+	// ActionDelivered, ActionFailed, NoMatchingContact) record every
+	// delivery.
 	// +optional
 	// +listType=atomic
-	// +kubebuilder:validation:MaxItems=256
+	// +kubebuilder:validation:MaxItems=64
 	Actions []ActionStatus `json:"actions,omitempty"`
 
 	// conditions: Ready (summary), MetricsAvailable, Healthy, AtRisk,
@@ -370,12 +378,17 @@ type HealthStatus struct {
 	// +kubebuilder:validation:MaxItems=64
 	Measures []MeasureStatus `json:"measures,omitempty"`
 
-	// samples are the score changes the trend needs: those within the trend
-	// window and the last one before it. Appended only when the score
-	// changes.
+	// samples are the score changes the trend needs: the last one at or
+	// before the start of the trend window, which the trend compares with,
+	// and within the window the newest of each quarter of it (quarters
+	// aligned on fixed moments, so that a sample stays until it leaves the
+	// window), without repeats. The trend thus compares with the score at
+	// the window start or, when the score changed again later in the same
+	// quarter, with the score just before that quarter. Appended only when
+	// the score changes.
 	// +optional
 	// +listType=atomic
-	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:MaxItems=6
 	Samples []ScoreSample `json:"samples,omitempty"`
 }
 

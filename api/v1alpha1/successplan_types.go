@@ -379,7 +379,9 @@ type Stage struct {
 	// +kubebuilder:validation:MaxLength=1024
 	ExitWhen string `json:"exitWhen,omitempty"`
 
-	// objectives are what the account should reach in this stage.
+	// objectives are what the account should reach in this stage. An
+	// account's status.objectives holds them while it is in the stage, and
+	// drops them when it leaves.
 	// +optional
 	// +listType=map
 	// +listMapKey=name
@@ -408,7 +410,7 @@ type Objective struct {
 	When string `json:"when"`
 
 	// within is how long after entering the stage the objective may take;
-	// after it, or when the stage ends first, the objective is Overdue.
+	// after it, as after the stage's maxDuration, the objective is Overdue.
 	// +optional
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`

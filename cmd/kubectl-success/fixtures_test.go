@@ -215,12 +215,10 @@ func acmeStatus(uid types.UID) csv1alpha1.CustomerAccountStatus {
 			{At: *ts("2026-03-27T14:30:00Z"), Score: 57, Band: csv1alpha1.BandYellow, Stage: "Adoption"},
 		},
 		Objectives: []csv1alpha1.ObjectiveStatus{
-			{Name: "first-login", Stage: "Onboarding", State: csv1alpha1.ObjectiveAchieved, At: ts("2026-03-03T10:15:00Z")},
 			{Name: "training-done", Stage: "Adoption", State: csv1alpha1.ObjectiveOverdue, At: ts("2026-03-30T09:00:00Z")},
 			{Name: "half-seats-active", Stage: "Adoption", State: csv1alpha1.ObjectivePending, At: adoption},
 		},
 		Actions: []csv1alpha1.ActionStatus{
-			{Name: "welcome", Stage: "Onboarding", Key: key("Onboarding", onboarding, "welcome"), State: csv1alpha1.ActionDelivered, At: ts("2026-03-02T09:00:05Z"), Attempts: 1},
 			{Name: "training-invite", Stage: "Onboarding", Key: key("Onboarding", onboarding, "training-invite"), State: csv1alpha1.ActionDelivered, At: ts("2026-03-09T09:00:04Z"), Attempts: 1},
 			{Name: "kickoff-call", Stage: "Adoption", Key: key("Adoption", adoption, "kickoff-call"), State: csv1alpha1.ActionDelivered, At: ts("2026-03-20T09:00:03Z"), Attempts: 2},
 		},

@@ -160,6 +160,20 @@ func TestNextDue(t *testing.T) {
 	}
 }
 
+// TestObjectiveRowsOfAnEarlierStage: a status written before objectives
+// left with their stage may hold an earlier stage's; its deadline counts
+// from the history entry that began that stage's visit.
+func TestObjectiveRowsOfAnEarlierStage(t *testing.T) {
+	a := withStatus(acme(goldenNamespace), acmeStatus)
+	a.Status.Objectives = append([]csv1alpha1.ObjectiveStatus{{Name: "first-login", Stage: "Onboarding",
+		State: csv1alpha1.ObjectiveAchieved, At: ts("2026-03-03T10:15:00Z")}}, a.Status.Objectives...)
+	rows := objectiveRows(a, smbPlan(goldenNamespace))
+	if len(rows) != 4 || rows[0].name != "first-login" || rows[0].deadline == nil ||
+		!rows[0].deadline.Equal(ts("2026-03-09T09:00:00Z").Time) {
+		t.Errorf("rows %+v", rows)
+	}
+}
+
 // TestLastChange finds the last change of band and of stage in history.
 func TestLastChange(t *testing.T) {
 	h := acmeStatus(fixtureUID).History

@@ -81,8 +81,10 @@ type Value struct {
 	Raw float64
 }
 
-// MaxSamples is the most trend samples a status keeps.
-const MaxSamples = 32
+// MaxSamples is the most trend samples a status keeps: the baseline, and
+// the newest sample of each bucket the window overlaps (TrendResolution,
+// one more when the window does not start on a bucket's edge).
+const MaxSamples = TrendResolution + 2
 
 // decimalPattern is the API's Decimal pattern.
 var decimalPattern = regexp.MustCompile(`^-?[0-9]{1,15}(\.[0-9]{1,6})?$`)

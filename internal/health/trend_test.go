@@ -23,12 +23,19 @@ func TestTrend(t *testing.T) {
 	longStale := 1000 * time.Hour
 	staleMoment := t0.Add(longStale + time.Nanosecond)
 
-	var full, fullWithBaseline []csv1alpha1.ScoreSample
-	fullWithBaseline = append(fullWithBaseline, sample(8*day, 0))
-	for i := range 40 {
-		s := sample(time.Duration(40-i)*time.Hour, int32(i+1))
-		full = append(full, s)
-		fullWithBaseline = append(fullWithBaseline, s)
+	// Hourly scores over the whole window, after a baseline: the buckets of
+	// the 168h window are 42h wide, aligned on the zero time; t0 is in
+	// [11-23 00:00, 11-24 18:00), the window starts in [11-16 00:00,
+	// 11-17 18:00). The newest of each bucket stays: 161h, 119h, 77h and
+	// 35h ago, and the new score replaces the samples of t0's bucket.
+	hourly := []csv1alpha1.ScoreSample{sample(8*day, 10)}
+	for k := 167; k >= 1; k-- {
+		hourly = append(hourly, sample(time.Duration(k)*time.Hour, int32(k%100)))
+	}
+	// Samples dated after now, 50h apart: a clock that went back.
+	future := []csv1alpha1.ScoreSample{sample(8*day, 10)}
+	for k := 1; k <= 8; k++ {
+		future = append(future, sample(-time.Duration(k)*50*time.Hour, int32(k)))
 	}
 
 	cases := []struct {
@@ -47,8 +54,8 @@ func TestTrend(t *testing.T) {
 		},
 		{
 			name: "without a sample before the window the trend is Flat", model: model,
-			prev: []csv1alpha1.ScoreSample{sample(day, 50)}, score: 60, wantTrend: csv1alpha1.TrendFlat,
-			wantSamples: []csv1alpha1.ScoreSample{sample(day, 50), sample(0, 60)}, wantNext: t0.Add(6 * day),
+			prev: []csv1alpha1.ScoreSample{sample(2*day, 50)}, score: 60, wantTrend: csv1alpha1.TrendFlat,
+			wantSamples: []csv1alpha1.ScoreSample{sample(2*day, 50), sample(0, 60)}, wantNext: t0.Add(5 * day),
 		},
 		{
 			name: "a score more than hysteresis above the baseline is Up", model: model,
@@ -98,16 +105,40 @@ func TestTrend(t *testing.T) {
 			wantSamples: []csv1alpha1.ScoreSample{sample(8*day, 45), sample(day, 60)}, wantNext: t0.Add(6 * day),
 		},
 		{
-			name: "the cap keeps the baseline and the 31 newest in-window samples", model: model,
-			prev: fullWithBaseline, score: 99, wantTrend: csv1alpha1.TrendUp,
-			wantSamples: append(append([]csv1alpha1.ScoreSample{sample(8*day, 0)}, full[10:]...), sample(0, 99)),
-			wantNext:    t0.Add(7*day - 30*time.Hour),
+			name: "a new score in the bucket of the newest sample replaces it", model: model,
+			prev: []csv1alpha1.ScoreSample{sample(8*day, 50), sample(5*time.Hour, 60)}, score: 70, wantTrend: csv1alpha1.TrendUp,
+			wantSamples: []csv1alpha1.ScoreSample{sample(8*day, 50), sample(0, 70)}, wantNext: t0.Add(7 * day),
 		},
 		{
-			name: "without a baseline the cap keeps the 32 newest samples", model: model,
-			prev: full, score: 99, wantTrend: csv1alpha1.TrendFlat,
-			wantSamples: append(append([]csv1alpha1.ScoreSample(nil), full[9:]...), sample(0, 99)),
-			wantNext:    t0.Add(7*day - 31*time.Hour),
+			name: "a new score in a later bucket keeps the newest sample of the earlier one", model: model,
+			prev: []csv1alpha1.ScoreSample{sample(8*day, 50), sample(2*day, 60)}, score: 70, wantTrend: csv1alpha1.TrendUp,
+			wantSamples: []csv1alpha1.ScoreSample{sample(8*day, 50), sample(2*day, 60), sample(0, 70)}, wantNext: t0.Add(5 * day),
+		},
+		{
+			name: "a score back to the one kept before it adds no sample", model: model,
+			prev:  []csv1alpha1.ScoreSample{sample(8*day, 50), sample(2*day, 60), sample(5*time.Hour, 70)},
+			score: 60, wantTrend: csv1alpha1.TrendUp,
+			wantSamples: []csv1alpha1.ScoreSample{sample(8*day, 50), sample(2*day, 60)}, wantNext: t0.Add(5 * day),
+		},
+		{
+			name: "the baseline stays although a newer sample shares its bucket", model: model,
+			prev:  []csv1alpha1.ScoreSample{sample(7*day+2*time.Hour, 40), sample(7*day-2*time.Hour, 45)},
+			score: 60, wantTrend: csv1alpha1.TrendUp,
+			wantSamples: []csv1alpha1.ScoreSample{sample(7*day+2*time.Hour, 40), sample(7*day-2*time.Hour, 45), sample(0, 60)},
+			wantNext:    t0.Add(2 * time.Hour),
+		},
+		{
+			name: "hourly scores over the window keep the baseline and the newest sample of each bucket", model: model,
+			prev: hourly, score: 99, wantTrend: csv1alpha1.TrendUp,
+			wantSamples: []csv1alpha1.ScoreSample{sample(8*day, 10), sample(161*time.Hour, 61), sample(119*time.Hour, 19),
+				sample(77*time.Hour, 77), sample(35*time.Hour, 35), sample(0, 99)},
+			wantNext: t0.Add(7 * time.Hour),
+		},
+		{
+			name: "samples dated after now are capped to the baseline and the newest", model: model,
+			prev: future, score: 8, wantTrend: csv1alpha1.TrendFlat,
+			wantSamples: append([]csv1alpha1.ScoreSample{sample(8*day, 10)}, future[len(future)-MaxSamples+1:]...),
+			wantNext:    t0.Add(4*50*time.Hour + 7*day),
 		},
 	}
 	for _, tc := range cases {
@@ -132,5 +163,80 @@ func TestTrend(t *testing.T) {
 				t.Errorf("the previous samples were modified")
 			}
 		})
+	}
+}
+
+// scoreAt reads samples as a step function: the score of the newest
+// sample at or before t, and whether there is one.
+func scoreAt(samples []csv1alpha1.ScoreSample, t time.Time) (int32, bool) {
+	var score int32
+	ok := false
+	for _, s := range samples {
+		if s.At.After(t) {
+			break
+		}
+		score, ok = s.Score, true
+	}
+	return score, ok
+}
+
+// TestTrendFollowsTheFullHistory evaluates, every hour for ten weeks, a
+// score that changes at irregular moments, often several times a bucket
+// and sometimes not for days, and checks each evaluation against the full
+// history of the score: the samples stay within MaxSamples and end with
+// the score; at every hour of the window they tell the score then, or the
+// score just before that hour's bucket began; and the trend compares with
+// one of these two scores at the window start.
+func TestTrendFollowsTheFullHistory(t *testing.T) {
+	bucket := bucketOf(model.TrendWindow)
+	seed := uint32(7)
+	random := func(n uint32) uint32 {
+		seed = seed*1664525 + 1013904223
+		return (seed >> 8) % n
+	}
+	trendAgainst := func(score, baseline int32, ok bool) csv1alpha1.Trend {
+		switch d := score - baseline; {
+		case !ok:
+			return csv1alpha1.TrendFlat
+		case d > model.Hysteresis:
+			return csv1alpha1.TrendUp
+		case d < -model.Hysteresis:
+			return csv1alpha1.TrendDown
+		}
+		return csv1alpha1.TrendFlat
+	}
+	var full, samples []csv1alpha1.ScoreSample
+	score := int32(50)
+	for h := range 10 * 7 * 24 {
+		now := t0.Add(time.Duration(h) * time.Hour)
+		if int(random(100)) < 2+58*((h/100)%2) { // 100-hour stretches, calm and busy in turn
+			score = int32(random(101))
+		}
+		if len(full) == 0 || full[len(full)-1].Score != score {
+			full = append(full, csv1alpha1.ScoreSample{At: metav1.NewTime(now), Score: score})
+		}
+		var trend csv1alpha1.Trend
+		samples, trend, _ = trendOf(now, samples, score, model)
+
+		if n := len(samples); n == 0 || n > MaxSamples || samples[n-1].Score != score {
+			t.Fatalf("hour %d: samples %v for the score %d", h, samples, score)
+		}
+		cut := now.Add(-model.TrendWindow)
+		for at := cut; !at.After(now); at = at.Add(time.Hour) {
+			got, ok := scoreAt(samples, at)
+			then, thenOK := scoreAt(full, at)
+			before, beforeOK := scoreAt(full, at.Truncate(bucket).Add(-time.Nanosecond))
+			asThen := ok == thenOK && got == then
+			asBefore := ok == beforeOK && got == before
+			if !asThen && !asBefore {
+				t.Fatalf("hour %d: at %v the samples say %d (%v), the history %d (%v) or %d (%v) before the bucket\nsamples %v",
+					h, at, got, ok, then, thenOK, before, beforeOK, samples)
+			}
+		}
+		then, thenOK := scoreAt(full, cut)
+		before, beforeOK := scoreAt(full, cut.Truncate(bucket).Add(-time.Nanosecond))
+		if trend != trendAgainst(score, then, thenOK) && trend != trendAgainst(score, before, beforeOK) {
+			t.Fatalf("hour %d: trend %s of %d against %d (%v) or %d (%v)", h, trend, score, then, thenOK, before, beforeOK)
+		}
 	}
 }

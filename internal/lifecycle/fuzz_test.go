@@ -136,11 +136,11 @@ func fuzzPlan(data []byte, pool []*expr.Program, extra *expr.Program) ([]csv1alp
 
 // FuzzAdvance runs the stage machine on arbitrary plans (stages, exit and
 // enter conditions, objectives, deadlines), states and worlds (what the
-// expressions read, as in TestAdvance), and checks the step: a chain of transitions from
-// the current stage to the new one, a stage of the plan, the new stage's
-// objectives all present, valid and unique, no Pending objective in an
-// overdue stage, a next change after now, the input state left alone and
-// the same step twice.
+// expressions read, as in TestAdvance), and checks the step: a chain of
+// transitions from the current stage to the new one, a stage of the plan,
+// the new stage's objectives all present, valid and unique and no other
+// stage's, no Pending objective in an overdue stage, a next change after
+// now, the input state left alone and the same step twice.
 func FuzzAdvance(f *testing.F) {
 	c, err := expr.NewCompiler()
 	if err != nil {
@@ -245,7 +245,10 @@ func checkStep(t *testing.T, stages []csv1alpha1.Stage, cur State, churned bool,
 		if o.State != csv1alpha1.ObjectivePending && o.State != csv1alpha1.ObjectiveAchieved && o.State != csv1alpha1.ObjectiveOverdue {
 			t.Fatalf("objective %+v", o)
 		}
-		if st.Overdue && o.Stage == st.Stage && o.State == csv1alpha1.ObjectivePending {
+		if o.Stage != st.Stage {
+			t.Fatalf("objective %s/%s is not of the current stage %s", o.Stage, o.Name, st.Stage)
+		}
+		if st.Overdue && o.State == csv1alpha1.ObjectivePending {
 			t.Fatalf("objective %s is Pending in the overdue stage %s", o.Name, st.Stage)
 		}
 	}

@@ -16,8 +16,9 @@ import (
 	"customersuccess.dev/success-operator/internal/health"
 )
 
-// maxObjectives bounds status.objectives, as the API does.
-const maxObjectives = 256
+// maxObjectives bounds status.objectives, as the API does: the objectives
+// of the current stage, at most as many as a stage has.
+const maxObjectives = 16
 
 // State is an account's place in the stage machine.
 type State struct {
@@ -56,18 +57,26 @@ type VarsFunc func(stage string, enteredAt time.Time) map[string]any
 // exitWhen moves to the next; churned accounts go to Churned, and leave it
 // for the first stage only when their ledger has MRR again. Several
 // transitions may happen in one step (each new stage starts at day 0).
-// Objectives move from Pending to Achieved when their condition holds, or
-// to Overdue when their deadline passes or their stage ends first.
-// Expressions that fail leave the state as it was and are reported.
+// The state keeps the objectives of the current stage visit only: they
+// start Pending with the visit, move to Achieved when their condition
+// holds, or to Overdue when their deadline passes, and leave with the
+// stage. Expressions that fail leave the state as it was and are
+// reported.
 func Advance(stages []csv1alpha1.Stage, x *expr.Expressions, cur State, churned bool, vars VarsFunc, now time.Time) Step {
-	st := Step{State: State{Stage: cur.Stage, EnteredAt: cur.EnteredAt,
-		Objectives: append([]csv1alpha1.ObjectiveStatus(nil), cur.Objectives...)}}
+	st := Step{State: State{Stage: cur.Stage, EnteredAt: cur.EnteredAt}}
+	for _, o := range cur.Objectives {
+		// A state from before objectives left with their stage may hold
+		// other stages' objectives.
+		if o.Stage == cur.Stage {
+			st.Objectives = append(st.Objectives, o)
+		}
+	}
 	move := func(to, reason string) {
-		st.closeObjectives(st.Stage, now)
 		at := now.Truncate(time.Second)
 		st.Transitions = append(st.Transitions, Transition{From: st.Stage, To: to, Reason: reason, At: at})
 		st.Stage, st.EnteredAt = to, at
-		st.dropObjectives(to)
+		// A new visit has new objectives.
+		st.Objectives = nil
 	}
 	switch {
 	case churned:
@@ -191,18 +200,6 @@ func (st *Step) closeObjectives(stage string, now time.Time) {
 			st.Objectives[k].State, st.Objectives[k].At = csv1alpha1.ObjectiveOverdue, Stamp(now)
 		}
 	}
-}
-
-// dropObjectives forgets a stage's objectives when it is entered again:
-// a new visit has new objectives.
-func (st *Step) dropObjectives(stage string) {
-	kept := st.Objectives[:0]
-	for _, o := range st.Objectives {
-		if o.Stage != stage {
-			kept = append(kept, o)
-		}
-	}
-	st.Objectives = kept
 }
 
 func (st *Step) objective(stage, name string) int {

@@ -1,6 +1,7 @@
 package lifecycle
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -183,19 +184,63 @@ func TestDeadlines(t *testing.T) {
 	}
 }
 
-func TestLeavingAStageMakesItsPendingObjectivesOverdue(t *testing.T) {
+// TestObjectivesAreTheCurrentVisits: status keeps the objectives of the
+// current stage visit only.
+func TestObjectivesAreTheCurrentVisits(t *testing.T) {
 	c, _ := expr.NewCompiler()
 	stages := []csv1alpha1.Stage{
-		{Name: "Onboarding", Objectives: []csv1alpha1.Objective{{Name: "never", When: "false"}}, ExitWhen: "true"},
-		{Name: "Adoption"},
+		{Name: "Onboarding", Objectives: []csv1alpha1.Objective{{Name: "never", When: "false"}}, ExitWhen: "stage.days >= 7"},
+		{Name: "Adoption", Objectives: []csv1alpha1.Objective{{Name: "first-report", When: "false"}, {Name: "always", When: "true"}}},
 	}
-	x, _ := c.CompilePlan(&csv1alpha1.SuccessPlanSpec{Stages: stages})
-	now := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
-	got := Advance(stages, x, State{}, false, world{}.vars(now), now)
-	if got.Stage != "Adoption" || len(got.Transitions) != 2 {
-		t.Fatalf("stage %s after %v", got.Stage, got.Transitions)
+	x, errs := c.CompilePlan(&csv1alpha1.SuccessPlanSpec{Stages: stages})
+	if len(errs) > 0 {
+		t.Fatal(errs)
 	}
-	if len(got.Objectives) != 1 || got.Objectives[0].State != csv1alpha1.ObjectiveOverdue {
-		t.Errorf("objectives = %+v", got.Objectives)
+	entered := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	at := func(d time.Duration) *metav1.Time { return Stamp(entered.Add(d)) }
+	onboarding := []csv1alpha1.ObjectiveStatus{{Name: "never", Stage: "Onboarding", State: csv1alpha1.ObjectivePending, At: at(0)}}
+	cases := []struct {
+		name    string
+		cur     State
+		after   time.Duration
+		churned bool
+		want    []csv1alpha1.ObjectiveStatus
+	}{
+		{
+			name: "a stage's objectives leave with it, and the next stage's arrive",
+			cur:  State{Stage: "Onboarding", EnteredAt: entered, Objectives: onboarding}, after: 7 * 24 * time.Hour,
+			want: []csv1alpha1.ObjectiveStatus{
+				{Name: "first-report", Stage: "Adoption", State: csv1alpha1.ObjectivePending, At: at(7 * 24 * time.Hour)},
+				{Name: "always", Stage: "Adoption", State: csv1alpha1.ObjectiveAchieved, At: at(7 * 24 * time.Hour)},
+			},
+		},
+		{
+			name: "staying in a stage keeps its objectives",
+			cur:  State{Stage: "Onboarding", EnteredAt: entered, Objectives: onboarding}, after: 24 * time.Hour,
+			want: onboarding,
+		},
+		{
+			name: "objectives of other stages in a state are dropped",
+			cur: State{Stage: "Onboarding", EnteredAt: entered, Objectives: []csv1alpha1.ObjectiveStatus{
+				{Name: "first-report", Stage: "Adoption", State: csv1alpha1.ObjectiveAchieved, At: at(-time.Hour)},
+				onboarding[0],
+				{Name: "gone", Stage: "Removed", State: csv1alpha1.ObjectiveOverdue, At: at(-time.Hour)},
+			}}, after: 24 * time.Hour,
+			want: onboarding,
+		},
+		{
+			name: "a churned account keeps no objectives",
+			cur:  State{Stage: "Onboarding", EnteredAt: entered, Objectives: onboarding}, after: 24 * time.Hour, churned: true,
+			want: nil,
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			now := entered.Add(tc.after)
+			got := Advance(stages, x, tc.cur, tc.churned, world{}.vars(now), now)
+			if !reflect.DeepEqual(got.Objectives, tc.want) {
+				t.Errorf("objectives in %s\n got %+v\nwant %+v", got.Stage, got.Objectives, tc.want)
+			}
+		})
 	}
 }

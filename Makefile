@@ -83,6 +83,14 @@ verify: manifests generate docs ## Fail when generated files are out of date.
 bench: envtest ## Benchmarks: evaluation cost per account against decoding it, measured in the same run.
 	$(GO) test ./controllers/ -run '^$$' -bench . -benchmem
 
+# BENCH_ARGS are the scale benchmark's flags, for example
+# BENCH_ARGS="-n 1000 -runs 1" or BENCH_ARGS="-n 100000 -scrape 5s".
+BENCH_ARGS ?=
+
+.PHONY: bench-scale
+bench-scale: envtest prometheus ## Scale benchmark: cold start, CPU, memory, Events, idle and restart writes per fleet size, against a bare status loop (BENCH_ARGS).
+	$(GO) run ./hack/benchscale $(BENCH_ARGS)
+
 .PHONY: envtest
 envtest: $(CONTROLPLANE_BIN) ## Build kube-apiserver, etcd and kubectl into bin/k8s.
 

@@ -1,0 +1,69 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"testing"
+	"time"
+)
+
+// TestMain runs the bare status loop when the benchmark re-executes this
+// test binary as one.
+func TestMain(m *testing.M) {
+	if path := os.Getenv(bareEnv); path != "" {
+		os.Exit(bareMain(path))
+	}
+	os.Exit(m.Run())
+}
+
+// TestBenchmarkCounts runs the benchmark on 200 accounts, once, so that it
+// keeps working, and checks the counts it measures, never its times: a
+// settled fleet causes no write, Prometheus answers one query per measure
+// per interval, a cold start records at most one Event per account, and a
+// restart over an evaluated fleet writes nothing.
+func TestBenchmarkCounts(t *testing.T) {
+	const n = 200
+	cfg := defaultConfig()
+	cfg.Sizes, cfg.Runs = []int{n}, 1
+	// The shortest interval the API allows, and one idle interval: the
+	// figures are counts, so a short window proves them as well.
+	cfg.Interval, cfg.IdleIntervals = 10*time.Second, 1
+	cfg.Quiet = 3 * time.Second
+	var log bytes.Buffer
+	cfg.Log = &log
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	results, err := run(ctx, cfg)
+	var out bytes.Buffer
+	if len(results) > 0 {
+		report(&out, cfg, results)
+	}
+	t.Logf("progress:\n%s\n%s", log.String(), out.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := results[0]
+	if r.Evaluated != n {
+		t.Errorf("%d of %d accounts evaluated", r.Evaluated, n)
+	}
+	if r.Idle.total() != 0 {
+		t.Errorf("idle: %s status writes in %d interval(s), want 0", writesCell(r.Idle), r.IdleIntervals)
+	}
+	if got := queriesPerInterval(r); got != promMeasures {
+		t.Errorf("idle: %.1f Prometheus queries per interval, want %d (one per Prometheus measure)", got, promMeasures)
+	}
+	if e := r.ColdStartEvents; e.total() > n {
+		t.Errorf("cold start: %d Events for %d accounts (%.2f per account: %s), want at most 1 per account",
+			e.total(), n, float64(e.total())/n, e)
+	}
+	if r.Restart.total() != 0 {
+		t.Errorf("restart: %s status writes, want 0", writesCell(r.Restart))
+	}
+	if e := r.RestartEvents; e.total() != 0 {
+		t.Errorf("restart: %d Events (%s), want 0", e.total(), e)
+	}
+	for _, note := range r.Notes {
+		t.Log("Note: " + note)
+	}
+}

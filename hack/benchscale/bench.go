@@ -220,7 +220,7 @@ func (b *bench) setUp(ctx context.Context) (*envtest.Environment, error) {
 
 	b.log("Starting the exporter (%d series) and Prometheus (scrape every %s)", b.n, b.cfg.Scrape)
 	b.exp = newExporter(b.n)
-	addr, stopExporter, err := serve(b.exp)
+	addr, stopExporter, err := testenv.Serve(b.exp)
 	if err != nil {
 		return env, err
 	}

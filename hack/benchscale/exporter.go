@@ -3,11 +3,9 @@ package main
 import (
 	"bufio"
 	"math"
-	"net"
 	"net/http"
 	"strconv"
 	"sync/atomic"
-	"time"
 )
 
 // exporter serves one gauge with one series per account, labelled by
@@ -48,16 +46,4 @@ func (e *exporter) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 		}
 	}
 	_ = b.Flush()
-}
-
-// serve runs h on a loopback port and returns its address and a stop
-// function.
-func serve(h http.Handler) (string, func(), error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", nil, err
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(l) }()
-	return l.Addr().String(), func() { _ = srv.Close() }, nil
 }

@@ -10,8 +10,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -58,7 +56,7 @@ func run(refresh time.Duration) error {
 		return err
 	}
 	sim := demo.NewSimulator(tele, time.Now)
-	simAddr, stopSim, err := serve(sim.Handler())
+	simAddr, stopSim, err := testenv.Serve(sim.Handler())
 	if err != nil {
 		return err
 	}
@@ -70,7 +68,7 @@ func run(refresh time.Duration) error {
 	defer stop("prometheus", prom.Stop)
 
 	sink := demo.NewSink([]byte("demo-signing-key"), demo.Print(os.Stdout))
-	sinkAddr, stopSink, err := serve(sink)
+	sinkAddr, stopSink, err := testenv.Serve(sink)
 	if err != nil {
 		return err
 	}
@@ -151,17 +149,6 @@ func watch(ctx context.Context, kubectl, kubeconfig string, every time.Duration)
 		}
 		fmt.Printf("--- %s ---\n%s", time.Now().Format(time.TimeOnly), strings.TrimRight(out.String(), "\n")+"\n\n")
 	}
-}
-
-// serve runs h on a loopback port.
-func serve(h http.Handler) (string, func(), error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", nil, err
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(l) }()
-	return l.Addr().String(), func() { _ = srv.Close() }, nil
 }
 
 func step(msg string) { fmt.Println("==> " + msg) }

@@ -5,8 +5,11 @@ package testenv
 
 import (
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -100,4 +103,16 @@ func StartLocal(root, kubeconfig string) (*envtest.Environment, *rest.Config, er
 		return nil, nil, err
 	}
 	return env, cfg, nil
+}
+
+// Serve runs h on a loopback port, as the demo's and the scale benchmark's
+// simulated services do, and returns its address and a stop function.
+func Serve(h http.Handler) (string, func(), error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(l) }()
+	return l.Addr().String(), func() { _ = srv.Close() }, nil
 }

@@ -133,3 +133,29 @@ func TestShardsServeOnlyTheirOwnObjects(t *testing.T) {
 		}
 	}
 }
+
+// TestTheLeanCacheLosesNothingStored: the cache drops managedFields and
+// the last-applied annotation, and the status writes made from cached
+// objects leave both as stored.
+func TestTheLeanCacheLosesNothingStored(t *testing.T) {
+	g := NewWithT(t)
+	op := startOperator(t)
+	ns := op.ns
+	create(t, newPlan(ns, "smb", "smb", 0))
+	a := scoredAccount(ns, "acme", "smb", "5")
+	a.Annotations = map[string]string{lastAppliedAnnotation: `{"kind":"CustomerAccount"}`, "team": "emea"}
+	create(t, a)
+	g.Eventually(func(g Gomega) {
+		h := account(g, ns, "acme").Status.Health
+		g.Expect(h).NotTo(BeNil())
+		g.Expect(h.Band).To(Equal(csv1alpha1.BandGreen))
+	}, timeout, poll).Should(Succeed())
+	g.Expect(op.accountWrites()).To(BeNumerically(">=", 1))
+	stored := account(g, ns, "acme")
+	g.Expect(stored.Annotations).To(Equal(a.Annotations))
+	g.Expect(stored.ManagedFields).NotTo(BeEmpty())
+	g.Expect(stored.Spec).To(Equal(a.Spec))
+}
+
+// lastAppliedAnnotation is the annotation kubectl apply keeps.
+const lastAppliedAnnotation = "kubectl.kubernetes.io/last-applied-configuration"

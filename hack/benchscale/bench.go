@@ -34,6 +34,8 @@ const namespace = "bench"
 type config struct {
 	// Sizes are the fleet sizes, each on a fresh control plane.
 	Sizes []int
+	// ManagerArgs are extra flags of the manager (a profiler address).
+	ManagerArgs []string
 	// Runs is how many cold starts of the operator and of the bare loop
 	// each size gets, alternated; the figures are their medians.
 	Runs int
@@ -76,11 +78,9 @@ type result struct {
 	// Evaluated is how many accounts carried the plan generation's health
 	// at the end of the first cold start.
 	Evaluated int
-	// LiveHeap is the manager's live heap in bytes: the lowest that a
-	// garbage collection after the cold start marked, until the end of the
-	// idle window; GCsAfterColdStart how many collections ran then.
-	LiveHeap          float64
-	GCsAfterColdStart int
+	// LiveHeap is the manager's live heap in bytes after a garbage
+	// collection at the end of the idle window.
+	LiveHeap float64
 	// EmptyHeap is the same over the plan without accounts.
 	EmptyHeap float64
 	// JSONBytes is an account's average size as read back, with status.
@@ -158,7 +158,6 @@ type bench struct {
 	dirty bool
 	// heap follows the manager's live heap while the fleet settles and
 	// idles; nil in other phases.
-	heap *heapWatch
 }
 
 func (b *bench) log(format string, args ...any) {
@@ -275,7 +274,7 @@ func (b *bench) emptyFleet(ctx context.Context) error {
 		return err
 	}
 	sleep(ctx, 2*time.Second)
-	if b.res.EmptyHeap, _, err = liveHeap(ctx, m); err != nil {
+	if b.res.EmptyHeap, err = liveHeap(ctx, m); err != nil {
 		return err
 	}
 	return m.stop()
@@ -356,10 +355,6 @@ func (b *bench) operatorRun(ctx context.Context, r int) error {
 		return m.stop()
 	}
 	b.res.Evaluated = b.tracker.snapshot().evaluated
-	b.heap = &heapWatch{m: m}
-	if err := b.heap.sample(ctx); err != nil {
-		return err
-	}
 	if err := b.writeBareConfig(ctx); err != nil {
 		return err
 	}
@@ -381,11 +376,9 @@ func (b *bench) operatorRun(ctx context.Context, r int) error {
 	if err := b.idle(ctx, lastQuery); err != nil {
 		return err
 	}
-	b.res.LiveHeap, b.res.GCsAfterColdStart = b.heap.result()
-	if b.res.GCsAfterColdStart == 0 {
-		b.note("no garbage collection after the cold start: the live heap is the one the last collection during it marked")
+	if b.res.LiveHeap, err = liveHeap(ctx, m); err != nil {
+		return err
 	}
-	b.heap = nil
 	restarted, err := b.restart(ctx, m)
 	if restarted != nil {
 		defer func() { _ = restarted.stop() }()
@@ -474,9 +467,14 @@ func (b *bench) startManager() (*process, error) {
 	if err != nil {
 		return nil, err
 	}
+	pprofAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
 	args := []string{
 		"--leader-elect=false",
 		"--metrics-bind-address=" + addr, "--metrics-secure=false",
+		"--pprof-bind-address=" + pprofAddr,
 		"--health-probe-bind-address=0",
 		fmt.Sprintf("--kube-api-qps=%g", b.cfg.QPS), fmt.Sprintf("--kube-api-burst=%d", b.cfg.Burst),
 		fmt.Sprintf("--account-concurrency=%d", b.cfg.Concurrency),
@@ -484,71 +482,34 @@ func (b *bench) startManager() (*process, error) {
 		// more; they are computed at scrape time and nothing else scrapes.
 		"--account-metrics=false",
 	}
+	args = append(args, b.cfg.ManagerArgs...)
 	p, err := startProcess("manager", b.manager.path, args, []string{"KUBECONFIG=" + b.kubeconfig})
 	if err != nil {
 		return nil, err
 	}
 	p.metrics = "http://" + addr + "/metrics"
+	p.pprof = "http://" + pprofAddr
 	return p, nil
 }
 
-// liveHeap reads the manager's live heap in bytes, as its last garbage
-// collection marked it (the runtime's /gc/heap/live:bytes, which
-// controller-runtime's Go collector exports), and the number of
-// collections so far.
-func liveHeap(ctx context.Context, m *process) (bytes, cycles float64, err error) {
+// liveHeap reads the manager's live heap in bytes after a garbage
+// collection: it asks the manager's profiler for a heap profile with gc=1,
+// which collects first, then reads the live heap that collection marked
+// (the runtime's /gc/heap/live:bytes, which controller-runtime's Go
+// collector exports).
+func liveHeap(ctx context.Context, m *process) (float64, error) {
+	if _, err := scrape(ctx, m.pprof+"/debug/pprof/heap?gc=1"); err != nil {
+		return 0, fmt.Errorf("collecting the manager's garbage: %w", err)
+	}
 	body, err := scrape(ctx, m.metrics)
 	if err != nil {
-		return 0, 0, fmt.Errorf("reading the manager's metrics: %w", err)
+		return 0, fmt.Errorf("reading the manager's metrics: %w", err)
 	}
-	bytes, cycles = sumSeries(body, "go_gc_heap_live_bytes"), sumSeries(body, "go_gc_cycles_total_gc_cycles_total")
+	bytes := sumSeries(body, "go_gc_heap_live_bytes")
 	if bytes == 0 {
-		return 0, 0, fmt.Errorf("the manager's metrics have no go_gc_heap_live_bytes")
+		return 0, fmt.Errorf("the manager's metrics have no go_gc_heap_live_bytes")
 	}
-	return bytes, cycles, nil
-}
-
-// heapWatch follows the manager's live heap after a cold start. The lowest
-// figure that a garbage collection after the cold start marked is what the
-// manager retains for the fleet; a collection in the middle of a reconcile
-// marks transient copies too.
-type heapWatch struct {
-	m    *process
-	last time.Time
-	// gcs0 and gcs are the collections at the first and last sample.
-	gcs0, gcs float64
-	// latest is the last figure, min the lowest after gcs0.
-	latest, min float64
-}
-
-// sample reads the manager's metrics, at most once a second; a nil watch
-// does nothing.
-func (h *heapWatch) sample(ctx context.Context) error {
-	if h == nil || time.Since(h.last) < time.Second {
-		return nil
-	}
-	h.last = time.Now()
-	bytes, gcs, err := liveHeap(ctx, h.m)
-	if err != nil {
-		return err
-	}
-	if h.gcs0 == 0 {
-		h.gcs0 = gcs
-	}
-	if gcs > h.gcs0 && (h.min == 0 || bytes < h.min) {
-		h.min = bytes
-	}
-	h.latest, h.gcs = bytes, gcs
-	return nil
-}
-
-// result returns the live heap and how many collections ran after the
-// first sample; without any, the live heap is the last figure.
-func (h *heapWatch) result() (float64, int) {
-	if h.min == 0 {
-		return h.latest, 0
-	}
-	return h.min, int(h.gcs - h.gcs0)
+	return bytes, nil
 }
 
 // writeBareConfig writes the bare loop's config, with the status the

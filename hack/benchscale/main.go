@@ -36,6 +36,8 @@ func main() {
 	flag.IntVar(&cfg.Concurrency, "concurrency", cfg.Concurrency, "--account-concurrency of the manager, and the bare loop's concurrency.")
 	flag.IntVar(&cfg.Loaders, "loaders", cfg.Loaders, "Parallel requests creating and resetting accounts.")
 	flag.DurationVar(&cfg.Quiet, "quiet", cfg.Quiet, "How long without a status write counts as settled.")
+	flag.Func("manager-arg", "An extra flag of the manager, e.g. --pprof-bind-address=127.0.0.1:6060 to profile it; repeatable.",
+		func(v string) error { cfg.ManagerArgs = append(cfg.ManagerArgs, v); return nil })
 	flag.DurationVar(&cfg.Timeout, "timeout", 0, "Bound of one cold start; 0 scales with N (2m + 20ms per account).")
 	flag.Parse()
 	var err error

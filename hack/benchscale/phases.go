@@ -25,9 +25,6 @@ func (b *bench) settle(ctx context.Context) (quiet bool, lastQuery time.Time, er
 		} else if q > q0 {
 			q0, lastQuery = q, time.Now()
 		}
-		if err := b.heap.sample(ctx); err != nil {
-			return false, lastQuery, err
-		}
 		if time.Since(b.tracker.snapshot().lastWrite) >= b.cfg.Quiet {
 			return true, lastQuery, nil
 		}
@@ -79,9 +76,6 @@ func (b *bench) idle(ctx context.Context, lastQuery time.Time) error {
 	for end := time.Now().Add(time.Duration(b.cfg.IdleIntervals) * b.cfg.Interval); time.Now().Before(end); {
 		if !sleep(ctx, min(time.Second, time.Until(end))) {
 			return ctx.Err()
-		}
-		if err := b.heap.sample(ctx); err != nil {
-			return err
 		}
 	}
 	s1 := b.tracker.snapshot()

@@ -33,8 +33,9 @@ type process struct {
 	out     *tailWriter
 	exited  chan struct{}
 	waitErr error
-	// metrics is the URL of the manager's metrics endpoint.
-	metrics string
+	// metrics is the URL of the manager's metrics endpoint, pprof the base
+	// URL of its profiler.
+	metrics, pprof string
 	// exitsOnEOF is set for a process that exits by itself once its stdin
 	// closes: stop then waits before it signals.
 	exitsOnEOF bool

@@ -7,8 +7,8 @@
 // again.
 //
 // A Book is fed from the informer's events with the objects the cache
-// holds: it keeps a pointer to each account's latest object and never
-// modifies one. It is safe for concurrent use.
+// holds: it keeps a pointer to each account's latest object, one map entry
+// per account, and never modifies one. It is safe for concurrent use.
 package portfolio
 
 import (
@@ -37,10 +37,11 @@ func NewBook() *Book {
 	return &Book{plans: map[types.NamespacedName]*plan{}, accounts: map[types.NamespacedName]*csv1alpha1.CustomerAccount{}}
 }
 
-// plan is one plan's accounts and their summed contributions over one
+// plan is the summed contributions of one plan's accounts over one
 // window.
 type plan struct {
-	members map[string]*csv1alpha1.CustomerAccount
+	// members counts the accounts whose status.plan names the plan.
+	members int
 	// w is the window the totals are summed over; totals is nil until the
 	// plan's first Snapshot, and after a change of window until the next.
 	w      window
@@ -233,7 +234,6 @@ func (b *Book) move(old, cur *csv1alpha1.CustomerAccount) []types.NamespacedName
 	}
 	if from == to && from.Name != "" {
 		p := b.plans[from]
-		p.members[cur.Name] = cur
 		if p.totals == nil {
 			return []types.NamespacedName{from}
 		}
@@ -248,11 +248,11 @@ func (b *Book) move(old, cur *csv1alpha1.CustomerAccount) []types.NamespacedName
 	var changed []types.NamespacedName
 	if from.Name != "" {
 		p := b.plans[from]
-		delete(p.members, old.Name)
+		p.members--
 		if p.totals != nil {
 			p.totals.apply(contributionOf(old, p.w), -1)
 		}
-		if len(p.members) == 0 {
+		if p.members == 0 {
 			delete(b.plans, from)
 		}
 		changed = append(changed, from)
@@ -260,10 +260,10 @@ func (b *Book) move(old, cur *csv1alpha1.CustomerAccount) []types.NamespacedName
 	if to.Name != "" {
 		p := b.plans[to]
 		if p == nil {
-			p = &plan{members: map[string]*csv1alpha1.CustomerAccount{}}
+			p = &plan{}
 			b.plans[to] = p
 		}
-		p.members[cur.Name] = cur
+		p.members++
 		if p.totals != nil {
 			p.totals.apply(contributionOf(cur, p.w), 1)
 		}
@@ -295,23 +295,26 @@ type Snapshot struct {
 }
 
 // Snapshot returns the portfolio of a plan of the given generation as of
-// now over the KPI period. A new window sums the plan's accounts again;
-// otherwise it costs nothing in their number.
+// now over the KPI period. A new window (once a day) sums the plan's
+// accounts again, looking at every account of the book; otherwise it costs
+// nothing in their number.
 func (b *Book) Snapshot(key types.NamespacedName, generation int64, now time.Time, period time.Duration) Snapshot {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	p := b.plans[key]
 	if p == nil {
-		p = &plan{members: map[string]*csv1alpha1.CustomerAccount{}}
+		p = &plan{}
 	}
 	w := newWindow(now, period)
 	if p.totals == nil || !p.w.same(w) {
 		p.w, p.totals = w, newTotals(w)
-		for _, a := range p.members {
-			p.totals.apply(contributionOf(a, w), 1)
+		for k, a := range b.accounts {
+			if k.Namespace == key.Namespace && a.Status.Plan == key.Name {
+				p.totals.apply(contributionOf(a, w), 1)
+			}
 		}
 	}
-	if len(p.members) > 0 {
+	if p.members > 0 {
 		b.plans[key] = p
 	}
 	t := p.totals

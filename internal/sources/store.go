@@ -10,15 +10,20 @@ import (
 )
 
 // Store keeps the latest observation of every remote measure of every
-// account, in memory, per plan. It is safe for concurrent use.
+// account, in memory, per plan. It is safe for concurrent use. A plan's
+// observations are one flat map keyed by account and measure: a map per
+// account would cost more than the observations it holds.
 type Store struct {
 	mu   sync.RWMutex
-	data map[types.NamespacedName]map[string]map[string]health.Observation // plan -> account -> measure
+	data map[types.NamespacedName]map[accountMeasure]health.Observation
 }
+
+// accountMeasure keys one measure of one account.
+type accountMeasure struct{ account, measure string }
 
 // NewStore returns an empty store.
 func NewStore() *Store {
-	return &Store{data: map[types.NamespacedName]map[string]map[string]health.Observation{}}
+	return &Store{data: map[types.NamespacedName]map[accountMeasure]health.Observation{}}
 }
 
 // Put records a sample taken at now and reports whether it changed what an
@@ -27,24 +32,20 @@ func NewStore() *Store {
 func (s *Store) Put(plan types.NamespacedName, account, measure string, sample Sample, now time.Time) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	accounts := s.data[plan]
-	if accounts == nil {
-		accounts = map[string]map[string]health.Observation{}
-		s.data[plan] = accounts
+	obsByKey := s.data[plan]
+	if obsByKey == nil {
+		obsByKey = map[accountMeasure]health.Observation{}
+		s.data[plan] = obsByKey
 	}
-	measures := accounts[account]
-	if measures == nil {
-		measures = map[string]health.Observation{}
-		accounts[account] = measures
-	}
-	old, had := measures[measure]
+	key := accountMeasure{account, measure}
+	old, had := obsByKey[key]
 	obs := old
 	if sample.Err != "" {
 		obs.Err = sample.Err
 	} else {
 		obs = health.Observation{Value: sample.Value, Has: true, At: now}
 	}
-	measures[measure] = obs
+	obsByKey[key] = obs
 	return !had || obs.Err != old.Err || obs.Has != old.Has || obs.Value != old.Value
 }
 
@@ -52,7 +53,7 @@ func (s *Store) Put(plan types.NamespacedName, account, measure string, sample S
 func (s *Store) Get(plan types.NamespacedName, account, measure string) (health.Observation, bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	o, ok := s.data[plan][account][measure]
+	o, ok := s.data[plan][accountMeasure{account, measure}]
 	return o, ok
 }
 
@@ -61,15 +62,9 @@ func (s *Store) Get(plan types.NamespacedName, account, measure string) (health.
 func (s *Store) Retain(plan types.NamespacedName, keep map[string]bool, measures map[string]bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for account, ms := range s.data[plan] {
-		if !keep[account] {
-			delete(s.data[plan], account)
-			continue
-		}
-		for m := range ms {
-			if !measures[m] {
-				delete(ms, m)
-			}
+	for key := range s.data[plan] {
+		if !keep[key.account] || !measures[key.measure] {
+			delete(s.data[plan], key)
 		}
 	}
 }

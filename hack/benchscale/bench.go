@@ -78,6 +78,9 @@ type result struct {
 	// Evaluated is how many accounts carried the plan generation's health
 	// at the end of the first cold start.
 	Evaluated int
+	// IdleCPUPer5m is the manager's CPU over the idle window, scaled to 5
+	// minutes.
+	IdleCPUPer5m time.Duration
 	// LiveHeap is the manager's live heap in bytes after a garbage
 	// collection at the end of the idle window.
 	LiveHeap float64
@@ -373,7 +376,7 @@ func (b *bench) operatorRun(ctx context.Context, r int) error {
 	if err := b.measureJSON(ctx); err != nil {
 		return err
 	}
-	if err := b.idle(ctx, lastQuery); err != nil {
+	if err := b.idle(ctx, m, lastQuery); err != nil {
 		return err
 	}
 	if b.res.LiveHeap, err = liveHeap(ctx, m); err != nil {

@@ -53,7 +53,7 @@ func (b *bench) measureJSON(ctx context.Context) error {
 // status writes and the queries Prometheus answered. The window starts
 // half an interval after a collection (lastQuery, or the next one when
 // zero), so that it holds exactly one collection per interval.
-func (b *bench) idle(ctx context.Context, lastQuery time.Time) error {
+func (b *bench) idle(ctx context.Context, m *process, lastQuery time.Time) error {
 	if lastQuery.IsZero() {
 		var err error
 		if lastQuery, err = b.nextQuery(ctx, "the idle window"); err != nil {
@@ -73,11 +73,21 @@ func (b *bench) idle(ctx context.Context, lastQuery time.Time) error {
 	if err != nil {
 		return err
 	}
+	cpu0, err := m.cpu()
+	if err != nil {
+		return err
+	}
+	t0 := time.Now()
 	for end := time.Now().Add(time.Duration(b.cfg.IdleIntervals) * b.cfg.Interval); time.Now().Before(end); {
 		if !sleep(ctx, min(time.Second, time.Until(end))) {
 			return ctx.Err()
 		}
 	}
+	cpu1, err := m.cpu()
+	if err != nil {
+		return err
+	}
+	b.res.IdleCPUPer5m = time.Duration(float64(cpu1-cpu0) * float64(5*time.Minute) / float64(time.Since(t0)))
 	s1 := b.tracker.snapshot()
 	q2, err := b.promQueries(ctx)
 	if err != nil {

@@ -220,13 +220,9 @@ func TestPrometheusVectorQueryScoresEveryAccountWithOneQueryPerMeasure(t *testin
 
 // bandEvents lists the notes of the account's BandChanged Events.
 func bandEvents(g Gomega, ns, name string) []string {
-	list := &eventsv1.EventList{}
-	g.Expect(k8sClient.List(context.Background(), list, client.InNamespace(ns))).To(Succeed())
 	var out []string
-	for _, e := range list.Items {
-		if e.Regarding.Name == name && e.Reason == csv1alpha1.BandChangedReason {
-			out = append(out, e.Note)
-		}
+	for _, e := range eventsOf(g, ns, name, csv1alpha1.BandChangedReason) {
+		out = append(out, e.Note)
 	}
 	return out
 }

@@ -1,7 +1,6 @@
 package controllers
 
 import (
-	"context"
 	"encoding/json"
 	"strconv"
 	"testing"
@@ -9,9 +8,7 @@ import (
 
 	. "github.com/onsi/gomega"
 	"github.com/onsi/gomega/types"
-	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
 	"customersuccess.dev/success-operator/internal/actions"
@@ -183,13 +180,9 @@ func TestYearOfStatusStaysBounded(t *testing.T) {
 // actionEvents lists the actions (Trigger/<action>/<key>) of the
 // account's ActionTriggered Events.
 func actionEvents(g Gomega, ns, name string) []string {
-	list := &eventsv1.EventList{}
-	g.Expect(k8sClient.List(context.Background(), list, client.InNamespace(ns))).To(Succeed())
 	var out []string
-	for _, e := range list.Items {
-		if e.Regarding.Name == name && e.Reason == csv1alpha1.ActionTriggeredReason {
-			out = append(out, e.Action)
-		}
+	for _, e := range eventsOf(g, ns, name, csv1alpha1.ActionTriggeredReason) {
+		out = append(out, e.Action)
 	}
 	return out
 }

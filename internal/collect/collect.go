@@ -10,6 +10,7 @@ package collect
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -235,7 +236,7 @@ func (c *Collectors) run(ctx context.Context, key types.NamespacedName, plan *cs
 // collect pulls every remote measure of the plan once for all its
 // accounts and enqueues the accounts whose values changed.
 func (c *Collectors) collect(ctx context.Context, key types.NamespacedName, plan *csv1alpha1.SuccessPlan) error {
-	targets, err := c.targets(ctx, plan)
+	targets, health, err := c.targets(ctx, plan)
 	if err != nil {
 		return err
 	}
@@ -278,7 +279,8 @@ func (c *Collectors) collect(ctx context.Context, key types.NamespacedName, plan
 				c.Metrics.ObservePull(key, m.Source, src.kind, now.Sub(start), failures(samples), len(samples))
 			}
 			for acct, s := range samples {
-				if c.Store.Put(key, acct, m.Name, s, now) {
+				_, had := c.Store.Get(key, acct, m.Name)
+				if c.Store.Put(key, acct, m.Name, s, now) && (had || !shows(health[acct], plan.Generation, m.Name, s)) {
 					changed[acct] = true
 				}
 			}
@@ -295,6 +297,30 @@ func (c *Collectors) collect(ctx context.Context, key types.NamespacedName, plan
 		}
 	}
 	return nil
+}
+
+// shows reports whether an account's status, evaluated with the plan's
+// generation, already shows sample s as the current value of a measure:
+// then the account need not be evaluated again for the first value a
+// collector pulls after the operator started (its store is empty, every
+// value is new to it). Anything else (an error, a stale or overridden
+// value, another value) is a change.
+func shows(h *csv1alpha1.HealthStatus, generation int64, measure string, s sources.Sample) bool {
+	if h == nil || h.PlanGeneration != generation || s.Err != "" {
+		return false
+	}
+	for i := range h.Measures {
+		m := &h.Measures[i]
+		if m.Name != measure {
+			continue
+		}
+		if m.Overridden || m.Stale || m.Error != "" || m.Value == "" {
+			return false
+		}
+		v, err := strconv.ParseFloat(string(m.Value), 64)
+		return err == nil && v == s.Value
+	}
+	return false
 }
 
 // remoteMeasures groups the measures of remote sources (those in remote)
@@ -328,12 +354,13 @@ func failures(samples map[string]sources.Sample) int {
 	return n
 }
 
-// targets lists the unsuspended accounts whose plan is this one, read
+// targets lists the unsuspended accounts whose plan is this one, with the
+// health their cached status shows (read only), read
 // from the cache's index on status.plan without copies: those whose
 // status.plan names it, those not resolved yet (no status.plan) that it
 // selects, and those woken for since the last collection (resolved to it,
 // their status.plan not written yet).
-func (c *Collectors) targets(ctx context.Context, plan *csv1alpha1.SuccessPlan) ([]sources.Target, error) {
+func (c *Collectors) targets(ctx context.Context, plan *csv1alpha1.SuccessPlan) ([]sources.Target, map[string]*csv1alpha1.HealthStatus, error) {
 	key := types.NamespacedName{Namespace: plan.Namespace, Name: plan.Name}
 	c.mu.Lock()
 	wanted := c.wanted[key]
@@ -355,7 +382,7 @@ func (c *Collectors) targets(ctx context.Context, plan *csv1alpha1.SuccessPlan) 
 			c.want(key, t)
 		}
 		c.mu.Unlock()
-		return nil, err
+		return nil, nil, err
 	}
 	accts := managed.Items
 	if len(unresolved.Items) > 0 {
@@ -364,17 +391,19 @@ func (c *Collectors) targets(ctx context.Context, plan *csv1alpha1.SuccessPlan) 
 		}
 	}
 	out := make([]sources.Target, 0, len(accts)+len(wanted))
+	health := make(map[string]*csv1alpha1.HealthStatus, len(accts))
 	for i := range accts {
 		a := &accts[i]
 		delete(wanted, a.Name)
 		if !a.Spec.Suspend {
 			out = append(out, sources.Target{Name: a.Name, Namespace: a.Namespace, ExternalIDs: a.Spec.ExternalIDs})
+			health[a.Name] = a.Status.Health
 		}
 	}
 	for _, t := range wanted {
 		out = append(out, t)
 	}
-	return out, nil
+	return out, health, nil
 }
 
 // builtSource is a plan source ready to pull, or why it cannot.

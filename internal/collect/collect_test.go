@@ -351,3 +351,51 @@ func (o *observer) forgot(plan types.NamespacedName) bool {
 	defer o.mu.Unlock()
 	return slices.Contains(o.forgotten, plan)
 }
+
+// TestAFirstValueTheStatusShowsEnqueuesNothing: after the operator starts,
+// its store is empty and every pulled value is new to it; an account whose
+// status, evaluated with the plan's generation, already shows the value is
+// not evaluated again for it, one whose status does not is.
+func TestAFirstValueTheStatusShowsEnqueuesNothing(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprint(w, `{"open": 3}`)
+	}))
+	defer srv.Close()
+	ns := newNamespace(t)
+	plan := httpPlan(ns, srv.URL+"/{{ .Name }}")
+	shown, stale, other := account(ns, "shown", false), account(ns, "stale", false), account(ns, "other", false)
+	create(t, plan, shown, stale, other)
+	for _, a := range []*csv1alpha1.CustomerAccount{shown, stale} {
+		a.Status.Health = &csv1alpha1.HealthStatus{PlanGeneration: plan.Generation,
+			Measures: []csv1alpha1.MeasureStatus{{Name: "open", Value: "3", Stale: a == stale}}}
+		if err := k8sClient.Status().Update(context.Background(), a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	key := types.NamespacedName{Namespace: ns, Name: plan.Name}
+	changed := make(chan event.GenericEvent, 8)
+	clk := testingclock.NewFakeClock(time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC))
+	c := &Collectors{Client: k8sClient, Secrets: k8sClient, Store: sources.NewStore(), Clock: clk, Changed: changed}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = c.Start(ctx) }()
+	waitFor(t, "Start", func() bool {
+		c.Ensure(plan)
+		_, ok := c.Running(key)
+		return ok
+	})
+	// The collection is over, its changes sent, once the collector waits
+	// on its interval.
+	waitFor(t, "the first collection", clk.HasWaiters)
+	var got []string
+	for len(changed) > 0 {
+		got = append(got, (<-changed).Object.GetName())
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, []string{"other", "stale"}) {
+		t.Errorf("changed %v, want [other stale]", got)
+	}
+	if v, ok := c.Store.Get(key, "shown", "open"); !ok || v.Value != 3 {
+		t.Errorf("the shown account's value is stored: %+v, %v", v, ok)
+	}
+}

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -102,26 +100,7 @@ type result struct {
 // and the test control plane's kubeconfig.
 func kubectl(t *testing.T, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, cluster.kubectl, args...)
-	cmd.Env = append(os.Environ(),
-		"PATH="+filepath.Join(cluster.dir, "bin")+string(os.PathListSeparator)+os.Getenv("PATH"),
-		"KUBECONFIG="+cluster.kubeconfig,
-		"HOME="+cluster.dir, // kubectl's cache stays out of the user's home
-	)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	var exit *exec.ExitError
-	r := result{stdout: stdout.String(), stderr: stderr.String()}
-	switch {
-	case errors.As(err, &exit):
-		r.code = exit.ExitCode()
-	case err != nil:
-		t.Fatalf("kubectl %s: %v", strings.Join(args, " "), err)
-	}
-	return r
+	return kubectlIn(t, "", args...)
 }
 
 // mustKubectl runs kubectl and fails the test unless it exits 0.

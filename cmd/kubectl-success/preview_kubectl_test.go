@@ -37,7 +37,8 @@ func runOperator(t *testing.T, ns string) {
 	testenv.StartManager(t, mgr)
 }
 
-// kubectlIn runs the real kubectl, as kubectl does, with stdin.
+// kubectlIn runs the real kubectl with the plugin's directory first on
+// PATH, the test control plane's kubeconfig, and stdin.
 func kubectlIn(t *testing.T, stdin string, args ...string) result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -45,7 +46,9 @@ func kubectlIn(t *testing.T, stdin string, args ...string) result {
 	cmd := exec.CommandContext(ctx, cluster.kubectl, args...)
 	cmd.Env = append(os.Environ(),
 		"PATH="+filepath.Join(cluster.dir, "bin")+string(os.PathListSeparator)+os.Getenv("PATH"),
-		"KUBECONFIG="+cluster.kubeconfig, "HOME="+cluster.dir)
+		"KUBECONFIG="+cluster.kubeconfig,
+		"HOME="+cluster.dir, // kubectl's cache stays out of the user's home
+	)
 	cmd.Stdin = strings.NewReader(stdin)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

@@ -57,7 +57,7 @@ type CustomerAccountReconciler struct {
 }
 
 // +kubebuilder:rbac:groups=customersuccess.dev,resources=customeraccounts,verbs=get;list;watch
-// +kubebuilder:rbac:groups=customersuccess.dev,resources=customeraccounts/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=customersuccess.dev,resources=customeraccounts/status,verbs=get;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile runs the account's steps over one scope, then computes the

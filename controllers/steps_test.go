@@ -202,7 +202,9 @@ func TestReconcileHealth(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		// logins is the Store's value, observed 5m ago; nil when none.
-		logins    *float64
+		logins *float64
+		// pullErr fails the latest pull of logins, after that value.
+		pullErr   string
 		sentiment string
 		normalize string
 		prev      *csv1alpha1.HealthStatus
@@ -225,18 +227,25 @@ func TestReconcileHealth(t *testing.T) {
 		{
 			name: "values from the Store and the spec score the account", logins: new(50.0), sentiment: "5",
 			scored: true, score: 75, band: csv1alpha1.BandGreen, bandChanged: true,
-			next:   now.Add(10*time.Minute + time.Nanosecond), // logins turns stale
-			events: nil,                                       // the first score is no Event
+			// logins is pulled every interval, and a failing pull wakes the
+			// account: its staleness sets no timer.
+			next:   time.Time{},
+			events: nil, // the first score is no Event
+		},
+		{
+			name: "a value whose latest pull failed is evaluated again when it turns stale", logins: new(50.0), pullErr: "HTTP 503",
+			sentiment: "5", scored: true, score: 100, band: csv1alpha1.BandGreen, bandChanged: true,
+			next: now.Add(10*time.Minute + time.Nanosecond), // logins turns stale
 		},
 		{
 			name: "the same band is no change", logins: new(50.0), sentiment: "5",
 			prev:   &csv1alpha1.HealthStatus{Score: 80, Band: csv1alpha1.BandGreen},
-			scored: true, score: 75, band: csv1alpha1.BandGreen, next: now.Add(10*time.Minute + time.Nanosecond),
+			scored: true, score: 75, band: csv1alpha1.BandGreen,
 		},
 		{
 			name: "a lower band is a change, with a Warning", logins: new(0.0), sentiment: "1",
 			prev:   &csv1alpha1.HealthStatus{Score: 80, Band: csv1alpha1.BandGreen},
-			scored: true, score: 0, band: csv1alpha1.BandRed, bandChanged: true, next: now.Add(10*time.Minute + time.Nanosecond),
+			scored: true, score: 0, band: csv1alpha1.BandRed, bandChanged: true,
 			events: []string{"Warning BandChanged Health band Green -> Red (score 0)"},
 		},
 		{
@@ -249,7 +258,7 @@ func TestReconcileHealth(t *testing.T) {
 			name: "a normalize expression failing at run time is recorded under its field", logins: new(50.0), sentiment: "5",
 			normalize: "value / account.signals.values.seats",
 			// logins has no value: sentiment alone scores.
-			scored: true, score: 100, band: csv1alpha1.BandGreen, bandChanged: true, next: now.Add(10*time.Minute + time.Nanosecond),
+			scored: true, score: 100, band: csv1alpha1.BandGreen, bandChanged: true,
 			failed: []string{"spec.measures[0].normalize"},
 			events: nil, // the first score is no Event
 		},
@@ -261,6 +270,9 @@ func TestReconcileHealth(t *testing.T) {
 			store := sources.NewStore()
 			if tc.logins != nil {
 				store.Put(planKey, "acme", "logins", sources.Sample{Value: *tc.logins}, now.Add(-5*time.Minute))
+			}
+			if tc.pullErr != "" {
+				store.Put(planKey, "acme", "logins", sources.Sample{Err: tc.pullErr}, now)
 			}
 			// Another account's value is not this one's.
 			store.Put(planKey, "other", "logins", sources.Sample{Value: 100}, now)

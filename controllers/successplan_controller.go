@@ -36,7 +36,7 @@ type SuccessPlanReconciler struct {
 }
 
 // +kubebuilder:rbac:groups=customersuccess.dev,resources=successplans,verbs=get;list;watch
-// +kubebuilder:rbac:groups=customersuccess.dev,resources=successplans/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=customersuccess.dev,resources=successplans/status,verbs=get;patch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get
 
 // Reconcile runs the plan's steps over one scope, then computes the

@@ -234,7 +234,16 @@ type callCounter struct {
 }
 
 func callKey(verb string, obj any, key client.ObjectKey) string {
-	return fmt.Sprintf("%s %T %s", verb, obj, key)
+	return fmt.Sprintf("%s %s %s", verb, kindOf(obj), key)
+}
+
+// kindOf names the kind of a typed object or list, or of the metadata of
+// an object (a status write reads back only that).
+func kindOf(obj any) string {
+	if m, ok := obj.(*metav1.PartialObjectMetadata); ok {
+		return m.Kind
+	}
+	return reflect.TypeOf(obj).Elem().Name()
 }
 
 func (c *callCounter) add(verb string, obj any, key client.ObjectKey) {

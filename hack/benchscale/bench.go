@@ -92,10 +92,12 @@ type result struct {
 	// fleet settled.
 	ColdStartEvents events
 	// Idle are the status writes in the idle window of IdleIntervals
-	// intervals; IdleQueries the queries Prometheus answered in it.
-	Idle          writes
-	IdleQueries   int64
-	IdleIntervals int
+	// intervals; IdleQueries the queries Prometheus answered in it, and
+	// IdleReconciles the account reconciles the manager ran.
+	Idle           writes
+	IdleQueries    int64
+	IdleIntervals  int
+	IdleReconciles int64
 	// Restart are the status writes, RestartEvents the Events, that
 	// followed a manager restart over the evaluated fleet.
 	Restart       writes

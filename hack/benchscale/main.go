@@ -30,7 +30,7 @@ func main() {
 	flag.IntVar(&cfg.Runs, "runs", cfg.Runs, "Cold starts of the operator and of the bare loop per size, alternated; figures are medians.")
 	flag.DurationVar(&cfg.Interval, "interval", cfg.Interval, "The plan's interval (at least 10s).")
 	flag.DurationVar(&cfg.Scrape, "scrape", cfg.Scrape, "Prometheus's scrape interval.")
-	flag.IntVar(&cfg.IdleIntervals, "idle-intervals", cfg.IdleIntervals, "Length of the idle window, in plan intervals.")
+	flag.IntVar(&cfg.IdleIntervals, "idle-intervals", cfg.IdleIntervals, "Length of the idle window, in plan intervals; longer than the default staleAfter (three intervals) so that it covers the timers an evaluated value sets.")
 	flag.Float64Var(&cfg.QPS, "qps", cfg.QPS, "--kube-api-qps of the manager, and the bare loop's QPS.")
 	flag.IntVar(&cfg.Burst, "burst", cfg.Burst, "--kube-api-burst of the manager, and the bare loop's burst.")
 	flag.IntVar(&cfg.Concurrency, "concurrency", cfg.Concurrency, "--account-concurrency of the manager, and the bare loop's concurrency.")
@@ -69,7 +69,7 @@ func defaultConfig() config {
 		Runs:          3,
 		Interval:      15 * time.Second,
 		Scrape:        2 * time.Second,
-		IdleIntervals: 2,
+		IdleIntervals: 4,
 		QPS:           1000,
 		Burst:         2000,
 		Concurrency:   4,

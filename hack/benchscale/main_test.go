@@ -26,9 +26,10 @@ func TestBenchmarkCounts(t *testing.T) {
 	const n = 200
 	cfg := defaultConfig()
 	cfg.Sizes, cfg.Runs = []int{n}, 1
-	// The shortest interval the API allows, and one idle interval: the
-	// figures are counts, so a short window proves them as well.
-	cfg.Interval, cfg.IdleIntervals = 10*time.Second, 1
+	// The shortest interval the API allows, and an idle window longer than
+	// a value's default staleAfter (three intervals): the figures are
+	// counts, and the window covers every timer an evaluated value sets.
+	cfg.Interval, cfg.IdleIntervals = 10*time.Second, 4
 	cfg.Quiet = 3 * time.Second
 	var log bytes.Buffer
 	cfg.Log = &log
@@ -49,6 +50,9 @@ func TestBenchmarkCounts(t *testing.T) {
 	}
 	if r.Idle.total() != 0 {
 		t.Errorf("idle: %s status writes in %d interval(s), want 0", writesCell(r.Idle), r.IdleIntervals)
+	}
+	if r.IdleReconciles != 0 {
+		t.Errorf("idle: %d account reconciles in %d interval(s), want 0", r.IdleReconciles, r.IdleIntervals)
 	}
 	if got := queriesPerInterval(r); got != promMeasures {
 		t.Errorf("idle: %.1f Prometheus queries per interval, want %d (one per Prometheus measure)", got, promMeasures)

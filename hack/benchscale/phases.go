@@ -50,7 +50,8 @@ func (b *bench) measureJSON(ctx context.Context) error {
 }
 
 // idle counts, over IdleIntervals plan intervals of a settled fleet, the
-// status writes and the queries Prometheus answered. The window starts
+// status writes, the account reconciles and the queries Prometheus
+// answered. The window starts
 // half an interval after a collection (lastQuery, or the next one when
 // zero), so that it holds exactly one collection per interval.
 func (b *bench) idle(ctx context.Context, m *process, lastQuery time.Time) error {
@@ -77,6 +78,10 @@ func (b *bench) idle(ctx context.Context, m *process, lastQuery time.Time) error
 	if err != nil {
 		return err
 	}
+	r0, err := accountReconciles(ctx, m)
+	if err != nil {
+		return err
+	}
 	t0 := time.Now()
 	for end := time.Now().Add(time.Duration(b.cfg.IdleIntervals) * b.cfg.Interval); time.Now().Before(end); {
 		if !sleep(ctx, min(time.Second, time.Until(end))) {
@@ -88,6 +93,11 @@ func (b *bench) idle(ctx context.Context, m *process, lastQuery time.Time) error
 		return err
 	}
 	b.res.IdleCPUPer5m = time.Duration(float64(cpu1-cpu0) * float64(5*time.Minute) / float64(time.Since(t0)))
+	r1, err := accountReconciles(ctx, m)
+	if err != nil {
+		return err
+	}
+	b.res.IdleReconciles = int64(r1 - r0)
 	s1 := b.tracker.snapshot()
 	q2, err := b.promQueries(ctx)
 	if err != nil {
@@ -95,6 +105,15 @@ func (b *bench) idle(ctx context.Context, m *process, lastQuery time.Time) error
 	}
 	b.res.Idle, b.res.IdleQueries, b.res.IdleIntervals = s1.since(s0), int64(q2-q1), b.cfg.IdleIntervals
 	return nil
+}
+
+// accountReconciles reads how many account reconciles the manager has run.
+func accountReconciles(ctx context.Context, m *process) (float64, error) {
+	body, err := scrape(ctx, m.metrics)
+	if err != nil {
+		return 0, fmt.Errorf("reading the manager's metrics: %w", err)
+	}
+	return sumSeries(body, "controller_runtime_reconcile_total", `controller="customeraccount"`), nil
 }
 
 // nextQuery waits for Prometheus to answer a query, at most two intervals,

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -33,6 +34,7 @@ func rows(c config) []row {
 		{"live heap per account / account JSON", func(r *result) string { return fmt.Sprintf("%.1f", heapPerAccount(r)/r.JSONBytes) }, "<= 1.5"},
 		{"Events per account, cold start", func(r *result) string { return eventsCell(r.ColdStartEvents, r.N) }, "<= 1"},
 		{fmt.Sprintf("status writes while idle (%d intervals)", c.IdleIntervals), func(r *result) string { return writesCell(r.Idle) }, "0"},
+		{fmt.Sprintf("account reconciles while idle (%d intervals)", c.IdleIntervals), func(r *result) string { return strconv.FormatInt(r.IdleReconciles, 10) }, "0"},
 		{"idle CPU of the manager per 5 minutes (s)", func(r *result) string { return fmt.Sprintf("%.2f", r.IdleCPUPer5m.Seconds()) }, ""},
 		{"Prometheus queries per interval", func(r *result) string { return fmt.Sprintf("%.1f", queriesPerInterval(r)) },
 			fmt.Sprintf("%d (one per Prometheus measure)", promMeasures)},

@@ -100,7 +100,7 @@ func Measures(a Account, plan *csv1alpha1.SuccessPlan, model *Model, lookup Look
 			s := sources.Static(&acct.Spec.Signals, m.Key)
 			hm.Obs = health.Observation{Value: s.Value, Has: s.Err == "", Err: s.Err}
 		} else if obs, ok := lookup(m.Name); ok {
-			hm.Obs = obs
+			hm.Obs, hm.Refreshed = obs, true
 		} else {
 			in.Awaited = append(in.Awaited, m.Name)
 		}

@@ -34,8 +34,14 @@ type Measure struct {
 	StaleAfter   time.Duration                      // > 0; the caller resolves the default (3 x plan interval); <= 0 means never stale
 	Normalize    func(raw float64) (float64, error) // nil means identity
 	Obs          Observation
-	Previous     *csv1alpha1.MeasureStatus // this measure in the last status (nil if none): its Value and ObservedAt are the last good value for HoldLast after a restart
-	Override     *csv1alpha1.Override      // the account's override for this measure, if any (may be expired: Evaluate checks)
+	// Refreshed says a collector pulls Obs every interval and reports each
+	// failing pull as a change (Obs.Err): while the latest pull succeeded the
+	// value cannot turn stale unnoticed, so its staleness sets no
+	// NextChange, and an idle fleet is not evaluated again every
+	// staleAfter.
+	Refreshed bool
+	Previous  *csv1alpha1.MeasureStatus // this measure in the last status (nil if none): its Value and ObservedAt are the last good value for HoldLast after a restart
+	Override  *csv1alpha1.Override      // the account's override for this measure, if any (may be expired: Evaluate checks)
 }
 
 // Model is the plan's health model.
@@ -196,7 +202,7 @@ func evaluateMeasure(now time.Time, m Measure) evaluated {
 		if m.StaleAfter > 0 && !lv.at.IsZero() {
 			staleAt = lv.at.Add(m.StaleAfter)
 			e.status.Stale = now.After(staleAt) // now - at > staleAfter
-			if !e.status.Stale {
+			if !e.status.Stale && !(m.Refreshed && m.Obs.Has && m.Obs.Err == "") {
 				e.next = staleAt.Add(time.Nanosecond) // the first instant it is stale
 			}
 		}

@@ -32,6 +32,9 @@ func failed(v float64, age time.Duration, err string) Observation {
 
 // measure is a measure scoring its value as is (bad 0, good 100), stale
 // after 15 minutes, changed by opts.
+// refreshed marks a measure's observation as kept fresh by a collector.
+func refreshed(m *Measure) { m.Refreshed = true }
+
 func measure(name string, weight int32, o Observation, opts ...func(*Measure)) Measure {
 	m := Measure{Name: name, Source: "telemetry", Weight: weight, Bad: 0, Good: 100, StaleAfter: 15 * time.Minute, Obs: o}
 	for _, opt := range opts {
@@ -204,6 +207,20 @@ var evaluateCases = []struct {
 			}
 			if r.NextChange != t0.Add(10*time.Minute+time.Nanosecond) {
 				t.Errorf("NextChange = %v, want when the held value turns stale", r.NextChange)
+			}
+		},
+	},
+	{
+		name: "a refreshed value sets no wake-up for its staleness until a pull fails",
+		measures: []Measure{
+			measure("a", 1, obs(80, 5*time.Minute), refreshed),
+			measure("b", 1, failed(40, 2*time.Minute, "HTTP 503"), refreshed, policyOf(csv1alpha1.MissingHoldLast)),
+		},
+		wantScored: true, wantScore: 60, wantBand: csv1alpha1.BandYellow,
+		wantFailing: []string{"b: HTTP 503"},
+		check: func(t *testing.T, r Result) {
+			if want := t0.Add(13*time.Minute + time.Nanosecond); !r.NextChange.Equal(want) {
+				t.Errorf("NextChange = %v, want %v (the failing b turning stale, not a)", r.NextChange, want)
 			}
 		},
 	},

@@ -1,5 +1,6 @@
 # success-operator: every target builds what it needs, pinned, from the Go
-# module proxy. The two entry points are `make demo` and `make test`.
+# module proxy, or installs it from Debian's packages (PostgreSQL). The two
+# entry points are `make demo` and `make test`.
 
 SHELL := /usr/bin/env bash -o pipefail
 .SHELLFLAGS := -ec
@@ -13,6 +14,8 @@ CONTROLLER_GEN := $(GO) tool controller-gen
 GOLANGCI_LINT := $(BIN)/golangci-lint
 PROMETHEUS := $(BIN)/prometheus
 IMG ?= success-operator:latest
+# apt-get runs through sudo unless make runs as root.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 CONTROLPLANE_SRC := hack/controlplane/go.mod hack/controlplane/go.sum $(wildcard hack/controlplane/*/main.go)
 CONTROLPLANE_BIN := $(K8S_BIN)/kube-apiserver $(K8S_BIN)/etcd $(K8S_BIN)/kubectl
@@ -72,7 +75,7 @@ fuzz: ## Replay every fuzz corpus, then fuzz each target for FUZZTIME (1000x); a
 	if [ -n "$$failed" ]; then echo "Failing fuzz targets:$$failed"; exit 1; fi
 
 .PHONY: test
-test: manifests generate fmt vet lint envtest prometheus fuzz ## Lint, then run every test against a real control plane and Prometheus.
+test: manifests generate fmt vet lint envtest prometheus postgres fuzz ## Lint, then run every test against a real control plane, Prometheus and PostgreSQL.
 	$(GO) test ./... -count=1
 
 .PHONY: verify
@@ -98,6 +101,15 @@ $(CONTROLPLANE_BIN) &: $(CONTROLPLANE_SRC)
 	@echo "Building kube-apiserver, etcd and kubectl from the Go module proxy (about 7 minutes cold, cached after)"
 	cd hack/controlplane && $(GO) build -o $(K8S_BIN)/ ./kube-apiserver ./etcd ./kubectl
 	@touch $(CONTROLPLANE_BIN)
+
+# PostgreSQL's server comes from Debian's packages (the tests start a
+# private one with initdb in a temporary directory); nothing is done when
+# it is installed.
+.PHONY: postgres
+postgres: ## Install PostgreSQL's server from Debian's packages when missing (the sql source's tests).
+	@ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || command -v postgres >/dev/null || { \
+		echo "Installing PostgreSQL from Debian's packages"; \
+		$(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postgresql; }
 
 .PHONY: prometheus
 prometheus: $(PROMETHEUS) ## Build the Prometheus server of the integration tests into bin/.

@@ -98,10 +98,16 @@ func (r *CustomerAccountReconciler) reconcileSignals(_ context.Context, s *accou
 func (r *CustomerAccountReconciler) reconcileDueActions(_ context.Context, s *accountScope) (stepResult, error) {
 	acct, plan, now := s.acct, s.plan, s.now
 	passed := s.stage.Transitions
-	// Stages entered and left within this evaluation still start their
-	// immediate actions; their delayed ones ended with the visit.
-	for i := 0; i+1 < len(passed); i++ {
-		s.requeueAt(r.recordDue(acct, stageOf(plan, passed[i].To), passed[i].At, now, true))
+	if len(passed) > 0 && passed[0].From == "" {
+		// The first evaluation places the account: the stages before it
+		// are behind the customer, and their actions are not sent.
+		skipPlacedPast(acct, plan, passed[0].At, now)
+	} else {
+		// Stages entered and left within this evaluation still start their
+		// immediate actions; their delayed ones ended with the visit.
+		for i := 0; i+1 < len(passed); i++ {
+			s.requeueAt(r.recordDue(acct, stageOf(plan, passed[i].To), passed[i].At, now, true))
+		}
 	}
 	if acct.Status.StageEnteredAt != nil {
 		s.requeueAt(r.recordDue(acct, stageOf(plan, acct.Status.Stage), acct.Status.StageEnteredAt.Time, now, false))
@@ -171,6 +177,26 @@ func (r *CustomerAccountReconciler) recordDue(acct *csv1alpha1.CustomerAccount, 
 	return next
 }
 
+// skipPlacedPast records the actions of the plan's stages before the one
+// a new account was placed in at placedAt (an imported customer, by its
+// spec.initialStage or a later stage's enterWhen) as Skipped, reason
+// Imported, without an Event: importing a customer base creates no Event
+// per account.
+func skipPlacedPast(acct *csv1alpha1.CustomerAccount, plan *csv1alpha1.SuccessPlan, placedAt, now time.Time) {
+	placed := slices.IndexFunc(plan.Spec.Stages, func(st csv1alpha1.Stage) bool { return st.Name == acct.Status.Stage })
+	for _, stage := range plan.Spec.Stages[:max(placed, 0)] {
+		for _, a := range stage.Actions {
+			key := actions.Key(string(acct.UID), stage.Name, placedAt, a.Name)
+			if actionIndex(acct.Status.Actions, key) >= 0 {
+				continue
+			}
+			acct.Status.Actions = appendAction(acct.Status.Actions, csv1alpha1.ActionStatus{
+				Name: a.Name, Stage: stage.Name, Key: key, State: csv1alpha1.ActionSkipped, At: lifecycle.Stamp(now),
+				Reason: csv1alpha1.ImportedReason, Message: "placed in stage " + acct.Status.Stage + " on its first evaluation"})
+		}
+	}
+}
+
 // skipUnreached records entry e as Skipped, with an Event, when action a
 // has an audience that matches none of the account's contacts, and
 // reports whether it did.
@@ -180,7 +206,7 @@ func (r *CustomerAccountReconciler) skipUnreached(acct *csv1alpha1.CustomerAccou
 	if !ok {
 		return false
 	}
-	e.State, e.At, e.Message = csv1alpha1.ActionSkipped, lifecycle.Stamp(now), msg
+	e.State, e.At, e.Reason, e.Message = csv1alpha1.ActionSkipped, lifecycle.Stamp(now), csv1alpha1.NoMatchingContactReason, msg
 	skippedEvent(e, msg).record(r.Recorder, acct)
 	return true
 }

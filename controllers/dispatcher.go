@@ -241,7 +241,7 @@ func (d *Dispatcher) deliver(ctx context.Context, key types.NamespacedName, acct
 	}
 	// The contacts may have changed since the entry was recorded.
 	if msg, ok := unreached(a, acct.Spec.Contacts); ok {
-		out.state, out.message = csv1alpha1.ActionSkipped, msg
+		out.state, out.reason, out.message = csv1alpha1.ActionSkipped, csv1alpha1.NoMatchingContactReason, msg
 		out.event = skippedEvent(&e, msg)
 		return out
 	}
@@ -368,10 +368,10 @@ type delivery struct {
 	key      string
 	attempts int32
 	// sent: an attempt was made, and counts.
-	sent    bool
-	state   csv1alpha1.ActionState
-	message string
-	at      metav1.Time
+	sent            bool
+	state           csv1alpha1.ActionState
+	reason, message string
+	at              metav1.Time
 	// event is recorded once the outcome is stored; nil when none.
 	event *actionEvent
 }
@@ -388,7 +388,7 @@ func (o *delivery) applyTo(list []csv1alpha1.ActionStatus) bool {
 		e.Attempts++
 	}
 	at := o.at
-	e.State, e.Message, e.At = o.state, o.message, &at
+	e.State, e.Reason, e.Message, e.At = o.state, o.reason, o.message, &at
 	return true
 }
 

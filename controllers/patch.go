@@ -28,12 +28,29 @@ import (
 //     informer delivers the stored object anyway.
 type statusPatcher struct {
 	client client.Client
-	base   client.Object
+	// base is a copy of the status as read or last written.
+	base any
 }
 
-// newStatusPatcher starts from obj as read.
+// newStatusPatcher starts from obj's status as read.
 func newStatusPatcher(c client.Client, obj client.Object) *statusPatcher {
-	return &statusPatcher{client: c, base: obj.DeepCopyObject().(client.Object)}
+	p := &statusPatcher{client: c}
+	if _, deepCopy := statusOf(obj); deepCopy != nil {
+		p.base = deepCopy()
+	}
+	return p
+}
+
+// statusOf returns a pointer to obj's status and a function that copies
+// it; nil for a kind without a status the operator writes.
+func statusOf(obj client.Object) (status any, deepCopy func() any) {
+	switch o := obj.(type) {
+	case *csv1alpha1.CustomerAccount:
+		return &o.Status, func() any { return o.Status.DeepCopy() }
+	case *csv1alpha1.SuccessPlan:
+		return &o.Status, func() any { return o.Status.DeepCopy() }
+	}
+	return nil, nil
 }
 
 // jsonPatchOp is one operation of a JSON patch (RFC 6902).
@@ -44,20 +61,16 @@ type jsonPatchOp struct {
 }
 
 // patch writes obj's status when it differs semantically from the base (an
-// unchanged world causes no API write), and makes obj, with the
-// resourceVersion the write stored, the new base.
+// unchanged world causes no API write; only the status is compared, as
+// only the status is written), and makes obj's status the new base, and
+// the resourceVersion the write stored obj's.
 func (p *statusPatcher) patch(ctx context.Context, obj client.Object) error {
-	if equality.Semantic.DeepEqual(p.base, obj) {
-		return nil
-	}
-	var status any
-	switch o := obj.(type) {
-	case *csv1alpha1.CustomerAccount:
-		status = &o.Status
-	case *csv1alpha1.SuccessPlan:
-		status = &o.Status
-	default:
+	status, deepCopy := statusOf(obj)
+	if status == nil {
 		return fmt.Errorf("no status to write for %T", obj)
+	}
+	if equality.Semantic.DeepEqual(p.base, status) {
+		return nil
 	}
 	data, err := json.Marshal([]jsonPatchOp{
 		{Op: "replace", Path: "/metadata/resourceVersion", Value: obj.GetResourceVersion()},
@@ -79,6 +92,6 @@ func (p *statusPatcher) patch(ctx context.Context, obj client.Object) error {
 		return err
 	}
 	obj.SetResourceVersion(stored.GetResourceVersion())
-	p.base = obj.DeepCopyObject().(client.Object)
+	p.base = deepCopy()
 	return nil
 }

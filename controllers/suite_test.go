@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -176,9 +177,44 @@ func (op *operator) scrape() string {
 // It steps exactly once: a test makes sure, before, that the collection
 // will see what cond waits for.
 func (op *operator) stepCollection(g Gomega, interval time.Duration, cond func() bool) {
+	op.stepCollectionWithin(g, interval, timeout, cond)
+}
+
+// fleetTimeout bounds what a fleet of a thousand accounts takes on a busy
+// two-core machine: a reconcile and a status write each.
+const fleetTimeout = 3 * time.Minute
+
+// stepCollectionWithin is stepCollection waiting up to within for cond.
+func (op *operator) stepCollectionWithin(g Gomega, interval, within time.Duration, cond func() bool) {
 	op.awaitCollectors(g)
 	op.clock.Step(interval)
-	g.Eventually(cond, timeout, poll).Should(BeTrue())
+	g.Eventually(cond, within, poll).Should(BeTrue())
+}
+
+// collectUntil steps the clock by one plan interval whenever the
+// collectors wait on it, until cond holds: for a fleet that the first
+// collection may not see whole (accounts a collection missed are pulled
+// at the next).
+func (op *operator) collectUntil(g Gomega, interval time.Duration, cond func() bool) {
+	g.Eventually(func() bool {
+		if cond() {
+			return true
+		}
+		if op.clock.HasWaiters() {
+			op.clock.Step(interval)
+		}
+		return false
+	}, fleetTimeout, 250*time.Millisecond).Should(BeTrue())
+}
+
+// pulls reads how many pulls of the plan's source the operator made.
+func (op *operator) pulls(g Gomega, source string) int64 {
+	re := regexp.MustCompile(fmt.Sprintf(`(?m)^successoperator_source_pull_duration_seconds_count\{[^}]*namespace=%q[^}]*source=%q[^}]*\} (\d+)$`, op.ns, source))
+	m := re.FindStringSubmatch(op.scrape())
+	g.Expect(m).NotTo(BeNil(), "no pull of source %s", source)
+	v, err := strconv.ParseInt(m[1], 10, 64)
+	g.Expect(err).NotTo(HaveOccurred())
+	return v
 }
 
 // awaitCollectors waits until a collector waits on the clock: the

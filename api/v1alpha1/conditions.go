@@ -47,6 +47,10 @@ const (
 	// NoMatchingContactReason: an action's audience matches no contact of
 	// the account; the action is recorded Skipped.
 	NoMatchingContactReason = "NoMatchingContact"
+	// ImportedReason: the account was placed past the action's stage on its
+	// first evaluation (an imported customer); the action is recorded
+	// Skipped, not sent.
+	ImportedReason = "Imported"
 	// ReconciledReason: the object was reconciled and nothing is wrong.
 	ReconciledReason = "Reconciled"
 	// ValidReason: every expression compiles and every measure names a source.

@@ -34,6 +34,16 @@ type CustomerAccountSpec struct {
 	// +optional
 	SuccessPlanRef *LocalObjectReference `json:"successPlanRef,omitempty"`
 
+	// initialStage is the stage of its plan an account is placed in on its
+	// first evaluation, for a customer imported with its history; without
+	// it the account starts in the first stage, or the furthest stage whose
+	// enterWhen holds. The actions of the stages before the one it is
+	// placed in are recorded Skipped, reason Imported, not sent. Once the
+	// account has a stage, initialStage has no effect.
+	// +optional
+	// +kubebuilder:validation:Pattern=`^[A-Za-z][A-Za-z0-9-]{0,62}$`
+	InitialStage string `json:"initialStage,omitempty"`
+
 	// suspend stops evaluation of the account: no pulls, stage moves or
 	// actions. Its status keeps the last values, with Ready=False, reason
 	// Suspended, until suspend is cleared.
@@ -513,7 +523,13 @@ type ActionStatus struct {
 	// attempts counts delivery attempts.
 	// +optional
 	Attempts int32 `json:"attempts,omitempty"`
-	// message says why the last attempt failed; never a response body.
+	// reason says why an entry is Skipped: NoMatchingContact (its audience
+	// reaches no contact) or Imported (the account was placed past its
+	// stage on its first evaluation).
+	// +optional
+	Reason string `json:"reason,omitempty"`
+	// message says why the last attempt failed or why the entry was
+	// skipped; never a response body.
 	// +optional
 	Message string `json:"message,omitempty"`
 }

@@ -154,8 +154,8 @@ type TargetStatus struct {
 }
 
 // Source is one place measures get values from. Exactly one of prometheus,
-// http and static is set.
-// +kubebuilder:validation:XValidation:rule="[has(self.prometheus), has(self.http), has(self.static)].filter(x, x).size() == 1",message="exactly one of prometheus, http and static must be set"
+// http, sql and static is set.
+// +kubebuilder:validation:XValidation:rule="[has(self.prometheus), has(self.http), has(self.sql), has(self.static)].filter(x, x).size() == 1",message="exactly one of prometheus, http, sql and static must be set"
 type Source struct {
 	// name identifies the source in measures.
 	// +required
@@ -170,6 +170,12 @@ type Source struct {
 	// JSONPath.
 	// +optional
 	HTTP *HTTPSource `json:"http,omitempty"`
+
+	// sql runs one query per measure per interval against a database that
+	// speaks the PostgreSQL protocol (a PostgreSQL replica, or a warehouse
+	// with that protocol), for every account of the plan at once.
+	// +optional
+	SQL *SQLSource `json:"sql,omitempty"`
 
 	// static reads spec.signals of each account: its values by key, and the
 	// keys nps, csat and ces computed from the survey counts.
@@ -198,19 +204,96 @@ type PrometheusSource struct {
 	AuthSecretRef *LocalObjectReference `json:"authSecretRef,omitempty"`
 }
 
-// HTTPSource fetches one JSON document per account.
+// HTTPSource fetches one JSON document per account or, with itemsPath, one
+// document for all the plan's accounts (an export of a CRM or a support
+// desk).
+// +kubebuilder:validation:XValidation:rule="has(self.itemsPath) == has(self.keyPath)",message="itemsPath and keyPath go together"
+// +kubebuilder:validation:XValidation:rule="!has(self.itemsPath) || !self.url.contains('{{')",message="a url with itemsPath is fetched once for all accounts: it has no template"
 type HTTPSource struct {
 	// url is a Go template over the account: {{ .Name }}, {{ .Namespace }}
-	// and {{ .ExternalIDs.<system> }}.
+	// and {{ .ExternalIDs.<system> }}; with itemsPath, a plain URL.
 	// +required
 	// +kubebuilder:validation:Pattern=`^https?://`
 	// +kubebuilder:validation:MaxLength=2048
 	URL string `json:"url"`
 
+	// itemsPath selects, in kubectl's JSONPath syntax, the list of items of
+	// a document fetched once per interval for every account of the plan,
+	// such as {.accounts[*]}. Each measure's jsonPath then reads its value
+	// inside an account's item.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=1024
+	ItemsPath string `json:"itemsPath,omitempty"`
+
+	// rateLimit paces the requests to the source, for APIs that meter
+	// them (a CRM, a support desk). Whatever it says, a 429 or 503 answer
+	// with Retry-After pauses the source's requests for that long.
+	// +optional
+	RateLimit *RateLimit `json:"rateLimit,omitempty"`
+
+	// keyPath selects the account key inside each item, such as {.id}: an
+	// item belongs to the account whose externalIDs.<source name> (or, when
+	// absent, its name) equals it.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=1024
+	KeyPath string `json:"keyPath,omitempty"`
+
 	// authSecretRef names a Secret in the plan's namespace with a key token
 	// (bearer), or keys username and password (basic), and optionally ca.crt.
 	// +optional
 	AuthSecretRef *LocalObjectReference `json:"authSecretRef,omitempty"`
+}
+
+// SQLSource connects to a database that speaks the PostgreSQL protocol. Each
+// measure's query returns rows of (account key, value) for all accounts;
+// a row belongs to the account whose externalIDs.<source name> (or, when
+// absent, its name) equals its key.
+type SQLSource struct {
+	// secretRef names a Secret in the plan's namespace with the key dsn (a
+	// PostgreSQL URL or key=value connection string, with its sslmode), and
+	// optionally password (kept out of the dsn) and ca.crt (the server's
+	// CA, for sslmode verify-ca or verify-full).
+	// +required
+	SecretRef LocalObjectReference `json:"secretRef"`
+
+	// timeout bounds connecting and each query (its statement_timeout);
+	// default 10s.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	Timeout *metav1.Duration `json:"timeout,omitempty"`
+
+	// maxRows bounds the rows one query may return; a query returning more
+	// fails its measure for every account. Default 1,000,000.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=10000000
+	MaxRows int32 `json:"maxRows,omitempty"`
+}
+
+// RateLimit paces a source's requests.
+type RateLimit struct {
+	// requestsPerMinute is the sustained rate of requests; 0 means no
+	// bound on the rate.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=600000
+	RequestsPerMinute int32 `json:"requestsPerMinute,omitempty"`
+
+	// burst is how many requests may go at once before the rate applies;
+	// default 1.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000
+	Burst int32 `json:"burst,omitempty"`
+
+	// concurrency is how many requests may be in flight at once; default 8.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=64
+	Concurrency int32 `json:"concurrency,omitempty"`
 }
 
 // StaticSource reads each account's spec.signals.
@@ -247,9 +330,11 @@ type Measure struct {
 	// +kubebuilder:validation:MaxLength=63
 	Source string `json:"source"`
 
-	// query is the PromQL query of a prometheus source. A query without
+	// query is the PromQL query of a prometheus source (a query without
 	// templating is one vector query for every account, grouped by the
-	// source's accountLabel.
+	// source's accountLabel), or the SQL query of an sql source: one SELECT
+	// returning two columns, the account key and a number, a row per
+	// account.
 	// +optional
 	// +kubebuilder:validation:MaxLength=4096
 	Query string `json:"query,omitempty"`

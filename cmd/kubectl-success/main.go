@@ -1,9 +1,10 @@
 // Command kubectl-success is a kubectl plugin for customer-success
 // managers and leaders: `kubectl success explain ACCOUNT` says why an
 // account's health is what it is and what comes next, `kubectl success
-// plans` compares the plans of a namespace side by side, and `kubectl
+// plans` compares the plans of a namespace side by side, `kubectl
 // success preview -f PLAN` shows what a changed plan would do to its
-// accounts before it is applied.
+// accounts before it is applied, and `kubectl success import FILE.csv`
+// writes CustomerAccount manifests from a CRM's CSV export.
 //
 // explain and plans read CustomerAccounts and SuccessPlans and compute
 // nothing: every figure comes from their spec and status. preview evaluates
@@ -49,11 +50,12 @@ func newRootCommand(streams genericiooptions.IOStreams) *cobra.Command {
 	}
 	cmd := &cobra.Command{
 		Use:   "kubectl-success",
-		Short: "Explain customer accounts, compare success plans, preview plan changes",
+		Short: "Explain customer accounts, compare success plans, preview plan changes, import customers",
 		Long: `kubectl success reads the CustomerAccounts and SuccessPlans of success-operator
 and shows them for people: why an account's health is what it is and what
 comes next, the plans of a namespace side by side, and what a changed plan
-would do to its accounts before it is applied.`,
+would do to its accounts before it is applied; and it turns a CRM's CSV
+export into CustomerAccount manifests.`,
 		Annotations:   map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl success"},
 		SilenceUsage:  true,
 		SilenceErrors: true,

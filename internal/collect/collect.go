@@ -9,6 +9,7 @@ package collect
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strconv"
 	"sync"
@@ -429,13 +430,26 @@ func (c *Collectors) sources(ctx context.Context, plan *csv1alpha1.SuccessPlan) 
 				b.err = err.Error()
 			}
 			out[s.Name] = b
+		case s.SQL != nil:
+			b := builtSource{kind: "sql"}
+			secret, err := outbound.ReadSecret(ctx, c.Secrets, plan.Namespace, s.SQL.SecretRef.Name)
+			if err == nil {
+				if b.source, err = sources.NewSQL(s.Name, s.SQL, secret, c.Guard); err != nil {
+					err = fmt.Errorf("secret %s: %w", s.SQL.SecretRef.Name, err)
+				}
+			}
+			if err != nil {
+				b.err = err.Error()
+			}
+			out[s.Name] = b
 		case s.HTTP != nil:
 			b := builtSource{kind: "http"}
 			hc, err := c.client(ctx, plan.Namespace, s.HTTP.AuthSecretRef)
 			if err != nil {
 				b.err = err.Error()
 			} else {
-				b.source = &sources.HTTP{URL: s.HTTP.URL, Client: hc}
+				b.source = &sources.HTTP{URL: s.HTTP.URL, ItemsPath: s.HTTP.ItemsPath, KeyPath: s.HTTP.KeyPath, SourceName: s.Name,
+					Client: hc, Throttle: sources.NewThrottle(s.HTTP.RateLimit)}
 			}
 			out[s.Name] = b
 		}

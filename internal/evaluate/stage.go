@@ -28,7 +28,8 @@ func Stage(a Account, plan *csv1alpha1.SuccessPlan, model *Model, res *health.Re
 	vars := func(stage string, enteredAt time.Time) map[string]any {
 		return a.vars(res, stage, enteredAt)
 	}
-	cur := lifecycle.State{Stage: acct.Status.Stage, EnteredAt: timeOf(acct.Status.StageEnteredAt), Objectives: acct.Status.Objectives}
+	cur := lifecycle.State{Stage: acct.Status.Stage, EnteredAt: timeOf(acct.Status.StageEnteredAt), Objectives: acct.Status.Objectives,
+		Initial: acct.Spec.InitialStage}
 	return lifecycle.Advance(plan.Spec.Stages, model.Expressions, cur, kpi.Churned(acct.Spec.Contract.Revenue, a.Now), vars, a.Now)
 }
 

@@ -25,6 +25,9 @@ type State struct {
 	Stage      string
 	EnteredAt  time.Time
 	Objectives []csv1alpha1.ObjectiveStatus
+	// Initial is the stage a new account (no Stage yet) is placed in
+	// instead of the first (spec.initialStage); "" for the first.
+	Initial string
 }
 
 // Transition is one stage change; At is in whole seconds, as status keeps it.
@@ -53,7 +56,10 @@ type Step struct {
 type VarsFunc func(stage string, enteredAt time.Time) map[string]any
 
 // Advance runs the stage machine once. A new account enters the first
-// stage; a later stage's enterWhen jumps to it; the current stage's
+// stage, or the stage cur.Initial names (an Initial that names no stage
+// is an error on spec.initialStage, and the account stays unplaced, so
+// that nothing fires for a misspelt import); a later stage's enterWhen
+// jumps to it; the current stage's
 // exitWhen moves to the next; churned accounts go to Churned, and leave it
 // for the first stage only when their ledger has MRR again. Several
 // transitions may happen in one step (each new stage starts at day 0).
@@ -88,6 +94,16 @@ func Advance(stages []csv1alpha1.Stage, x *expr.Expressions, cur State, churned 
 		return st
 	case st.Stage == csv1alpha1.StageChurned:
 		move(stages[0].Name, csv1alpha1.ReactivatedReason)
+	case st.Stage == "" && cur.Initial != "":
+		if indexOf(stages, cur.Initial) < 0 {
+			names := make([]string, len(stages))
+			for i := range stages {
+				names[i] = stages[i].Name
+			}
+			st.Errors = append(st.Errors, field.NotSupported(field.NewPath("spec", "initialStage"), cur.Initial, names))
+			return st
+		}
+		move(cur.Initial, csv1alpha1.StageEnteredReason)
 	case st.Stage == "":
 		move(stages[0].Name, csv1alpha1.StageEnteredReason)
 	case indexOf(stages, st.Stage) < 0:

@@ -244,3 +244,57 @@ func TestObjectivesAreTheCurrentVisits(t *testing.T) {
 		})
 	}
 }
+
+func TestAdvancePlacesANewAccount(t *testing.T) {
+	c, err := expr.NewCompiler()
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := &csv1alpha1.SuccessPlanSpec{Measures: []csv1alpha1.Measure{{Name: "seats"}}, Stages: testStages}
+	x, errs := c.CompilePlan(spec)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	now := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name      string
+		cur       State
+		world     world
+		wantStage string
+		wantPath  []string // the stages entered, in order
+		wantErr   string
+	}{
+		{name: "without an initial stage, the first", world: world{daysToRenewal: 365},
+			wantStage: "Onboarding", wantPath: []string{"Onboarding"}},
+		{name: "without an initial stage, the furthest whose enterWhen holds", world: world{daysToRenewal: 30},
+			wantStage: "Renewal", wantPath: []string{"Onboarding", "Renewal"}},
+		{name: "the initial stage", cur: State{Initial: "Nurturing"}, world: world{daysToRenewal: 365},
+			wantStage: "Nurturing", wantPath: []string{"Nurturing"}},
+		{name: "the initial stage, then a later enterWhen", cur: State{Initial: "Adoption"}, world: world{daysToRenewal: 30},
+			wantStage: "Renewal", wantPath: []string{"Adoption", "Renewal"}},
+		{name: "an initial stage the plan lacks places nothing", cur: State{Initial: "Renewl"}, world: world{daysToRenewal: 365},
+			wantErr: `spec.initialStage: Unsupported value: "Renewl"`},
+		{name: "an account with a stage keeps it", cur: State{Stage: "Adoption", EnteredAt: now, Initial: "Renewal"},
+			world: world{daysToRenewal: 365}, wantStage: "Adoption"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := Advance(testStages, x, tc.cur, false, tc.world.vars(now), now)
+			if st.Stage != tc.wantStage {
+				t.Errorf("stage %q, want %q", st.Stage, tc.wantStage)
+			}
+			var path []string
+			for i, tr := range st.Transitions {
+				if (i == 0) != (tr.From == "") {
+					t.Errorf("transition %d from %q: only the first comes from no stage", i, tr.From)
+				}
+				path = append(path, tr.To)
+			}
+			if !reflect.DeepEqual(path, tc.wantPath) {
+				t.Errorf("entered %v, want %v", path, tc.wantPath)
+			}
+			if got := st.Errors.ToAggregate(); (got == nil) != (tc.wantErr == "") || got != nil && !strings.Contains(got.Error(), tc.wantErr) {
+				t.Errorf("errors %v, want %q", got, tc.wantErr)
+			}
+		})
+	}
+}

@@ -5,9 +5,12 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"syscall"
+
+	"golang.org/x/oauth2"
 )
 
 // Categories of transport failures. A source or webhook failure reaches a
@@ -26,6 +29,7 @@ const (
 	ErrTextAddressRefused = "address refused by policy"
 	ErrTextRedirect       = "redirect refused"
 	ErrTextRequest        = "request failed"
+	ErrTextToken          = "OAuth2 token request failed"
 )
 
 // Describe turns a transport error into its category (the ErrText
@@ -41,9 +45,20 @@ func Describe(err error) string {
 		recordErr tls.RecordHeaderError
 		alertErr  tls.AlertError
 	)
+	var (
+		tokenErr    *tokenError
+		retrieveErr *oauth2.RetrieveError
+	)
 	switch {
 	case err == nil:
 		return ""
+	case errors.As(err, &retrieveErr) && retrieveErr.Response != nil:
+		return fmt.Sprintf("%s: HTTP %d", ErrTextToken, retrieveErr.Response.StatusCode)
+	case errors.As(err, &tokenErr):
+		if cause := Describe(tokenErr.err); cause != ErrTextRequest {
+			return ErrTextToken + ": " + cause
+		}
+		return ErrTextToken
 	case errors.Is(err, ErrBodyTooLarge):
 		return ErrTextTooLarge
 	case errors.Is(err, errAddressRefused):

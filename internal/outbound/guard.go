@@ -62,14 +62,7 @@ type Options struct {
 // time, and no redirect to another host.
 func NewClient(o Options) *http.Client {
 	o = o.withDefaults()
-	dialer := &net.Dialer{
-		Timeout: 5 * time.Second,
-		// Control runs after name resolution, on the address actually
-		// dialled, so a DNS name cannot smuggle in a forbidden address.
-		Control: func(_, address string, _ syscall.RawConn) error {
-			return checkAddress(address, o.AllowLinkLocal)
-		},
-	}
+	dialer := Dialer(o)
 	transport := &http.Transport{
 		Proxy:                 nil,
 		DialContext:           dialer.DialContext,
@@ -90,6 +83,19 @@ func NewClient(o Options) *http.Client {
 				return fmt.Errorf("%w: to another host", errRedirectRefused)
 			}
 			return nil
+		},
+	}
+}
+
+// Dialer returns the dialer of every outbound connection (HTTP clients,
+// database sources): a connect timeout, and the address policy checked on
+// the address actually dialled, after name resolution, so that a DNS name
+// cannot smuggle in a forbidden address.
+func Dialer(o Options) *net.Dialer {
+	return &net.Dialer{
+		Timeout: 5 * time.Second,
+		Control: func(_, address string, _ syscall.RawConn) error {
+			return checkAddress(address, o.AllowLinkLocal)
 		},
 	}
 }

@@ -86,7 +86,7 @@ func TestSecretErrorsNameTheSecretAndTheReasonOnly(t *testing.T) {
 		{"a forbidden credentials Secret is Forbidden", &secretReader{err: forbidden}, "hook", credentialsFor, "secret hook: Forbidden"},
 		{"a username without password is refused", inTeamA(), "half", credentialsFor, "secret half: secret needs both username and password"},
 		{"a Secret without credentials is refused", inTeamA(), "unusable", credentialsFor,
-			"secret unusable: secret has none of the keys token, username and password, ca.crt"},
+			"secret unusable: secret has none of the keys token, username and password, tokenURL, ca.crt"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.read(context.Background(), tc.reader, "team-a", tc.secret)

@@ -21,11 +21,19 @@ import (
 
 // HTTP pulls one JSON document per account and picks each measure's value
 // with a kubectl-style JSONPath: all the measures of one source share the
-// document, so an interval costs one request per account.
+// document, so an interval costs one request per account. With ItemsPath
+// it is a bulk source: one document for all accounts, one request per
+// interval.
 type HTTP struct {
-	// URL is the Go template of the document's URL.
-	URL    string
-	Client *http.Client
+	// URL is the Go template of the document's URL; a plain URL for a bulk
+	// source.
+	URL string
+	// ItemsPath selects the items of a bulk document, KeyPath the account
+	// key in each item, matched against Target.Key(SourceName).
+	ItemsPath, KeyPath, SourceName string
+	Client                         *http.Client
+	// Throttle paces the requests; nil bounds only their concurrency.
+	Throttle *Throttle
 }
 
 // Pull fetches every account's document once, with bounded concurrency,
@@ -44,6 +52,10 @@ func (h *HTTP) Pull(ctx context.Context, measures []*csv1alpha1.Measure, targets
 	if len(valid) == 0 {
 		return out
 	}
+	if h.ItemsPath != "" {
+		h.pullBulk(ctx, valid, targets, out)
+		return out
+	}
 	tp, err := parseTarget(h.URL)
 	if err != nil {
 		for _, m := range valid {
@@ -51,7 +63,7 @@ func (h *HTTP) Pull(ctx context.Context, measures []*csv1alpha1.Measure, targets
 		}
 		return out
 	}
-	docs := eachTarget(targets, func(t Target) document { return h.fetch(ctx, tp, t) })
+	docs := eachTarget(targets, h.Throttle.limit(), func(t Target) document { return h.fetch(ctx, tp, t) })
 	for _, m := range valid {
 		// A parsed JSONPath keeps state while it runs: one per measure,
 		// used by one goroutine.
@@ -74,25 +86,128 @@ type document struct {
 	err string
 }
 
+// pullBulk fetches the one document of a bulk source, and reads each
+// measure of each target from the target's item.
+func (h *HTTP) pullBulk(ctx context.Context, valid []*csv1alpha1.Measure, targets []Target, out map[string]map[string]Sample) {
+	d := h.get(ctx, h.URL)
+	var items map[string]*item
+	if d.err == "" {
+		items, d.err = h.items(d.doc)
+	}
+	for _, m := range valid {
+		if d.err != "" {
+			out[m.Name] = FailAll(targets, d.err)
+			continue
+		}
+		jp := jsonpath.New(m.Name)
+		_ = jp.Parse(m.JSONPath)
+		for _, t := range targets {
+			key := t.Key(h.SourceName)
+			switch it := items[key]; {
+			case it == nil:
+				out[m.Name][t.Name] = Sample{Err: fmt.Sprintf("no item with key %q", key)}
+			case it.count > 1:
+				out[m.Name][t.Name] = Sample{Err: fmt.Sprintf("%d items with key %q", it.count, key)}
+			default:
+				out[m.Name][t.Name] = pick(jp, it.doc)
+			}
+		}
+	}
+}
+
+// item is a bulk document's item for one key, and how many items had it.
+type item struct {
+	doc   any
+	count int
+}
+
+// items indexes a bulk document's items by key. itemsPath may select the
+// items ({.accounts[*]}) or the list holding them ({.accounts}); an item
+// without a key (or whose key is not a string or a number) belongs to no
+// account.
+func (h *HTTP) items(doc any) (map[string]*item, string) {
+	ip, kp := jsonpath.New("itemsPath"), jsonpath.New("keyPath")
+	if ip.Parse(h.ItemsPath) != nil || kp.Parse(h.KeyPath) != nil {
+		return nil, "itemsPath or keyPath does not parse"
+	}
+	results, err := ip.FindResults(doc)
+	if err != nil {
+		return nil, "itemsPath does not apply to the document"
+	}
+	var found []any
+	for _, r := range results {
+		for _, v := range r {
+			if !v.CanInterface() {
+				continue
+			}
+			if list, ok := v.Interface().([]any); ok && len(results) == 1 && len(r) == 1 {
+				found = append(found, list...)
+				continue
+			}
+			found = append(found, v.Interface())
+		}
+	}
+	out := make(map[string]*item, len(found))
+	for _, doc := range found {
+		key, ok := keyOf(kp, doc)
+		if !ok {
+			continue
+		}
+		if it := out[key]; it != nil {
+			it.count++
+			continue
+		}
+		out[key] = &item{doc: doc, count: 1}
+	}
+	return out, ""
+}
+
+// keyOf reads an item's key: one string or number.
+func keyOf(kp *jsonpath.JSONPath, doc any) (string, bool) {
+	results, err := kp.FindResults(doc)
+	if err != nil || len(results) != 1 || len(results[0]) != 1 || !results[0][0].CanInterface() {
+		return "", false
+	}
+	switch k := results[0][0].Interface().(type) {
+	case string:
+		return k, true
+	case json.Number:
+		return k.String(), true
+	}
+	return "", false
+}
+
 // fetch gets and decodes one account's document.
 func (h *HTTP) fetch(ctx context.Context, url *template.Template, t Target) document {
 	u, err := execute(url, t)
 	if err != nil {
 		return document{err: err.Error()}
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return document{err: "bad URL"}
+	return h.get(ctx, u)
+}
+
+// get fetches and decodes one document, at the throttle's pace, trying
+// again (up to maxAttempts) when the server asks to wait.
+func (h *HTTP) get(ctx context.Context, u string) document {
+	var resp *http.Response
+	for attempt := 1; ; attempt++ {
+		if err := h.Throttle.wait(ctx); err != nil {
+			return document{err: outbound.Describe(err)}
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+		if err != nil {
+			return document{err: "bad URL"}
+		}
+		req.Header.Set("Accept", "application/json")
+		if resp, err = h.Client.Do(req); err != nil {
+			return document{err: outbound.Describe(err)}
+		}
+		if attempt == maxAttempts || !h.Throttle.backOff(resp, attempt) {
+			break
+		}
+		drain(resp)
 	}
-	req.Header.Set("Accept", "application/json")
-	resp, err := h.Client.Do(req)
-	if err != nil {
-		return document{err: outbound.Describe(err)}
-	}
-	defer func() {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
-		_ = resp.Body.Close()
-	}()
+	defer drain(resp)
 	if resp.StatusCode/100 != 2 {
 		return document{err: fmt.Sprintf("HTTP %d", resp.StatusCode)}
 	}
@@ -106,6 +221,13 @@ func (h *HTTP) fetch(ctx context.Context, url *template.Template, t Target) docu
 		return document{err: "response is not JSON"}
 	}
 	return document{doc: doc}
+}
+
+// drain reads a little of a response's rest, so that its connection can
+// be reused, and closes it.
+func drain(resp *http.Response) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+	_ = resp.Body.Close()
 }
 
 // pick reads one number from the document.

@@ -161,3 +161,79 @@ func TestParseTemplateAllowsOnlyFieldReferences(t *testing.T) {
 		})
 	}
 }
+
+// TestHTTPBulkSourceReadsEveryAccountFromOneDocument: a bulk source makes
+// one request per pull, whatever the number of accounts, and reads each
+// account's item by its key; what an item lacks is that account's error.
+func TestHTTPBulkSourceReadsEveryAccountFromOneDocument(t *testing.T) {
+	const accounts = 1000
+	var doc strings.Builder
+	doc.WriteString(`{"exported": "2026-12-01", "accounts": [`)
+	for i := range accounts {
+		fmt.Fprintf(&doc, `{"id": "crm-%d", "open": %d, "csat": "%d.5"},`, i, i%7, i%5)
+	}
+	// A numeric key, an item without a key, a repeated key, an item
+	// without the field, and one whose field is not a number.
+	doc.WriteString(`{"id": 424242, "open": 3}, {"open": 9}, {"id": "twice", "open": 1}, {"id": "twice", "open": 2},
+		{"id": "no-open", "csat": "1"}, {"id": "text", "open": "many"}]}`)
+	body := doc.String()
+	var requests atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		fmt.Fprint(w, body)
+	}))
+	t.Cleanup(srv.Close)
+
+	var targets []Target
+	for i := range accounts {
+		targets = append(targets, Target{Name: fmt.Sprintf("customer-%d", i), ExternalIDs: map[string]string{"crm": fmt.Sprintf("crm-%d", i)}})
+	}
+	targets = append(targets,
+		Target{Name: "numeric", ExternalIDs: map[string]string{"crm": "424242"}},
+		Target{Name: "twice"}, // no crm id: matched by its name
+		Target{Name: "no-open"}, Target{Name: "text"}, Target{Name: "absent"})
+	open := &csv1alpha1.Measure{Name: "open", JSONPath: "{.open}"}
+	csat := &csv1alpha1.Measure{Name: "csat", JSONPath: "{.csat}"}
+	for _, itemsPath := range []string{"{.accounts[*]}", "{.accounts}"} {
+		t.Run(itemsPath, func(t *testing.T) {
+			requests.Store(0)
+			src := &HTTP{URL: srv.URL + "/export", ItemsPath: itemsPath, KeyPath: "{.id}", SourceName: "crm",
+				Client: outbound.NewClient(outbound.Options{Timeout: 5 * time.Second, MaxBody: 1 << 20})}
+			got := src.Pull(context.Background(), []*csv1alpha1.Measure{open, csat}, targets)
+			if n := requests.Load(); n != 1 {
+				t.Errorf("%d requests for %d accounts, want 1", n, len(targets))
+			}
+			for i := range accounts {
+				name := fmt.Sprintf("customer-%d", i)
+				if s := got["open"][name]; s != (Sample{Value: float64(i % 7)}) {
+					t.Fatalf("%s open = %+v, want %d", name, s, i%7)
+				}
+				if s := got["csat"][name]; s != (Sample{Value: float64(i%5) + 0.5}) {
+					t.Fatalf("%s csat = %+v", name, s)
+				}
+			}
+			for name, want := range map[string]Sample{
+				"numeric": {Value: 3},
+				"twice":   {Err: `2 items with key "twice"`},
+				"no-open": {Err: "jsonPath: open is not found"},
+				"text":    {Err: "value is not a number"},
+				"absent":  {Err: `no item with key "absent"`},
+			} {
+				if s := got["open"][name]; s != want {
+					t.Errorf("%s open = %+v, want %+v", name, s, want)
+				}
+			}
+		})
+	}
+
+	t.Run("a document the items path does not apply to fails every account", func(t *testing.T) {
+		src := &HTTP{URL: srv.URL + "/export", ItemsPath: "{.customers[*]}", KeyPath: "{.id}", SourceName: "crm",
+			Client: outbound.NewClient(outbound.Options{Timeout: 5 * time.Second, MaxBody: 1 << 20})}
+		got := src.Pull(context.Background(), []*csv1alpha1.Measure{open}, targets[:2])
+		for _, tg := range targets[:2] {
+			if s := got["open"][tg.Name]; s.Err != "itemsPath does not apply to the document" {
+				t.Errorf("%s = %+v", tg.Name, s)
+			}
+		}
+	})
+}

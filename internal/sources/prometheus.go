@@ -108,12 +108,7 @@ type match struct {
 }
 
 // accountID is the label value that identifies the account.
-func (p *Prometheus) accountID(t Target) string {
-	if id := t.ExternalIDs[p.SourceName]; id != "" {
-		return id
-	}
-	return t.Name
-}
+func (p *Prometheus) accountID(t Target) string { return t.Key(p.SourceName) }
 
 // pullEach runs a templated query per account with bounded concurrency.
 func (p *Prometheus) pullEach(ctx context.Context, m *csv1alpha1.Measure, targets []Target) map[string]Sample {
@@ -121,7 +116,7 @@ func (p *Prometheus) pullEach(ctx context.Context, m *csv1alpha1.Measure, target
 	if err != nil {
 		return FailAll(targets, err.Error())
 	}
-	return eachTarget(targets, func(t Target) Sample {
+	return eachTarget(targets, Concurrency, func(t Target) Sample {
 		q, err := execute(tp, t)
 		if err != nil {
 			return Sample{Err: err.Error()}

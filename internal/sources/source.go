@@ -22,6 +22,15 @@ type Target struct {
 	ExternalIDs map[string]string
 }
 
+// Key is how a source that answers for many accounts at once names the
+// account: its externalIDs entry for the source, else its name.
+func (t Target) Key(source string) string {
+	if id := t.ExternalIDs[source]; id != "" {
+		return id
+	}
+	return t.Name
+}
+
 // Sample is one pulled value, or why there is none. Err never holds a
 // response body, a URL or a credential.
 type Sample struct {
@@ -127,12 +136,12 @@ func lastPart(s string) string {
 	return s
 }
 
-// eachTarget runs pull for every target, at most Concurrency at a time, and
+// eachTarget runs pull for every target, at most limit at a time, and
 // returns the results by account name.
-func eachTarget[R any](targets []Target, pull func(Target) R) map[string]R {
+func eachTarget[R any](targets []Target, limit int, pull func(Target) R) map[string]R {
 	results := make([]R, len(targets))
 	g := errgroup.Group{}
-	g.SetLimit(Concurrency)
+	g.SetLimit(limit)
 	for i, t := range targets {
 		g.Go(func() error {
 			results[i] = pull(t)

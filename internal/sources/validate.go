@@ -1,6 +1,8 @@
 package sources
 
 import (
+	"fmt"
+	"regexp"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -19,8 +21,17 @@ func ValidatePlan(spec *csv1alpha1.SuccessPlanSpec) field.ErrorList {
 		s := &spec.Sources[i]
 		byName[s.Name] = s
 		if s.HTTP != nil {
+			path := field.NewPath("spec", "sources").Index(i).Child("http")
 			if _, err := ParseTemplate("url", s.HTTP.URL); err != nil {
-				errs = append(errs, field.Invalid(field.NewPath("spec", "sources").Index(i).Child("http", "url"), s.HTTP.URL, err.Error()))
+				errs = append(errs, field.Invalid(path.Child("url"), s.HTTP.URL, err.Error()))
+			}
+			for _, p := range []struct{ name, path string }{{"itemsPath", s.HTTP.ItemsPath}, {"keyPath", s.HTTP.KeyPath}} {
+				if p.path == "" {
+					continue
+				}
+				if err := jsonpath.New(p.name).Parse(p.path); err != nil {
+					errs = append(errs, field.Invalid(path.Child(p.name), p.path, err.Error()))
+				}
 			}
 		}
 	}
@@ -36,6 +47,12 @@ func ValidatePlan(spec *csv1alpha1.SuccessPlanSpec) field.ErrorList {
 			if _, err := ParseTemplate("query", m.Query); err != nil {
 				errs = append(errs, field.Invalid(path.Child("query"), m.Query, err.Error()))
 			}
+		case src.SQL != nil && m.Query == "":
+			errs = append(errs, field.Required(path.Child("query"), "source "+m.Source+" is an sql source"))
+		case src.SQL != nil:
+			if msg := checkSQL(m.Query); msg != "" {
+				errs = append(errs, field.Invalid(path.Child("query"), m.Query, msg))
+			}
 		case src.HTTP != nil && m.JSONPath == "":
 			errs = append(errs, field.Required(path.Child("jsonPath"), "source "+m.Source+" is an http source"))
 		case src.HTTP != nil:
@@ -47,4 +64,29 @@ func ValidatePlan(spec *csv1alpha1.SuccessPlanSpec) field.ErrorList {
 		}
 	}
 	return errs
+}
+
+// selectList is a query that plainly selects a list of columns: no
+// parenthesis, quote or comment before its FROM, so that its columns can
+// be counted.
+var selectList = regexp.MustCompile(`(?is)^\s*select\s+(?:distinct\s+)?([^()'"-]*?)\s+from\s`)
+
+// checkSQL says what is wrong with an sql measure's query, as far as can
+// be told without the database: it must be one SELECT (or WITH) statement
+// and, when its column list is plain, select two columns. The database
+// has the last word, at each pull.
+func checkSQL(q string) string {
+	word := strings.ToLower(strings.Fields(q + " x")[0])
+	if word != "select" && word != "with" {
+		return "must be one SELECT (or WITH ... SELECT) statement"
+	}
+	if body := strings.TrimRight(strings.TrimSpace(q), ";"); !strings.ContainsAny(body, `'"`) && strings.Contains(body, ";") {
+		return "must be one statement"
+	}
+	if m := selectList.FindStringSubmatch(q); m != nil {
+		if n := strings.Count(m[1], ",") + 1; n != 2 {
+			return fmt.Sprintf("selects %d columns, want 2: the account key, then the value", n)
+		}
+	}
+	return ""
 }

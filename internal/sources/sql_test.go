@@ -1,0 +1,180 @@
+package sources
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
+	"customersuccess.dev/success-operator/internal/outbound"
+	"customersuccess.dev/success-operator/internal/testenv"
+)
+
+// TestSQLSource runs queries against a real PostgreSQL server: rows match
+// accounts by key, each bad row or bad query is a measure error naming its
+// category, and no error carries the DSN, a host, a port or a password.
+func TestSQLSource(t *testing.T) {
+	pg, err := testenv.StartPostgres()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pg.Stop() })
+	ctx := context.Background()
+	if err := pg.Exec(ctx, "postgres",
+		"CREATE DATABASE warehouse",
+		"CREATE ROLE reader LOGIN PASSWORD 'reader-pw'",
+	); err != nil {
+		t.Fatal(err)
+	}
+	if err := pg.Exec(ctx, "warehouse",
+		"CREATE EXTENSION pg_stat_statements",
+		"CREATE TABLE tickets (account text, open integer, score numeric, note text)",
+		`INSERT INTO tickets VALUES ('acme', 3, 4.5, 'x'), ('globex', 0, NULL, '7'), ('twice', 1, 1, ''), ('twice', 2, 2, ''),
+			('initech', 9, 'NaN', 'high')`,
+		"CREATE TABLE counters (id bigint, n double precision)",
+		"INSERT INTO counters VALUES (424242, 12.5)",
+		"GRANT SELECT ON tickets, counters TO reader",
+	); err != nil {
+		t.Fatal(err)
+	}
+	targets := []Target{{Name: "acme"}, {Name: "globex"}, {Name: "twice"}, {Name: "initech"},
+		{Name: "numeric-id", ExternalIDs: map[string]string{"warehouse": "424242"}}, {Name: "absent"}}
+	secret := func(dsn string) map[string][]byte { return map[string][]byte{"dsn": []byte(dsn)} }
+	good := secret(pg.DSN("reader", "reader-pw", "warehouse"))
+	source := func(data map[string][]byte, spec csv1alpha1.SQLSource) *SQL {
+		t.Helper()
+		s, err := NewSQL("warehouse", &spec, data, outbound.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	pull := func(s *SQL, query string) map[string]Sample {
+		return s.Pull(ctx, []*csv1alpha1.Measure{{Name: "m", Query: query}}, targets)["m"]
+	}
+	for _, tc := range []struct {
+		name   string
+		secret map[string][]byte
+		spec   csv1alpha1.SQLSource
+		query  string
+		want   map[string]Sample // the accounts not named share want["*"]
+	}{
+		{name: "rows match accounts by key", query: "SELECT account, open FROM tickets", want: map[string]Sample{
+			"acme": {Value: 3}, "globex": {Value: 0}, "twice": {Err: `2 rows with key "twice"`}, "initech": {Value: 9},
+			"numeric-id": {Err: `no row with key "424242"`}, "absent": {Err: `no row with key "absent"`}}},
+		{name: "numeric values; NULL and NaN are errors", query: "SELECT account, score FROM tickets", want: map[string]Sample{
+			"acme": {Value: 4.5}, "globex": {Err: "value is NULL"}, "initech": {Err: "value is not a finite number"},
+			"twice": {Err: `2 rows with key "twice"`}, "*": {}}},
+		{name: "a text value is not a number", query: "SELECT account, note FROM tickets WHERE account = 'globex'", want: map[string]Sample{
+			"globex": {Err: "value is not a number"}, "*": {}}},
+		{name: "an integer key matches the account's external id", query: "SELECT id, n FROM counters", want: map[string]Sample{
+			"numeric-id": {Value: 12.5}, "*": {}}},
+		{name: "three columns", query: "SELECT account, open, score FROM tickets",
+			want: map[string]Sample{"*": {Err: "the query returns 3 columns, want 2 (account key, value)"}}},
+		{name: "a key that is not one", query: "SELECT 1.5::numeric, 2",
+			want: map[string]Sample{"*": {Err: "the first column is not an account key (text or an integer)"}}},
+		{name: "more rows than maxRows", spec: csv1alpha1.SQLSource{MaxRows: 2}, query: "SELECT account, open FROM tickets",
+			want: map[string]Sample{"*": {Err: "the query returned more than 2 rows, the limit (maxRows)"}}},
+		{name: "a slow query past the timeout", spec: csv1alpha1.SQLSource{Timeout: &metav1.Duration{Duration: 300 * time.Millisecond}},
+			query: "SELECT account, open FROM tickets, pg_sleep(5)",
+			want:  map[string]Sample{"*": {Err: "query failed: statement timeout (SQLSTATE 57014)"}}},
+		{name: "a write is refused", query: "WITH w AS (DELETE FROM tickets RETURNING account, open) SELECT * FROM w",
+			want: map[string]Sample{"*": {Err: "query failed: read-only transaction (SQLSTATE 25006)"}}},
+		{name: "an unknown table", query: "SELECT account, open FROM invoices",
+			want: map[string]Sample{"*": {Err: "query failed: undefined table (SQLSTATE 42P01)"}}},
+		{name: "a wrong password", secret: secret(pg.DSN("reader", "wrong", "warehouse")), query: "SELECT account, open FROM tickets",
+			want: map[string]Sample{"*": {Err: "query failed: authentication failed (SQLSTATE 28P01)"}}},
+		{name: "a password from its own key", secret: map[string][]byte{
+			"dsn": []byte(strings.Replace(pg.DSN("reader", "x", "warehouse"), ":x@", "@", 1)), "password": []byte("reader-pw")},
+			query: "SELECT account, open FROM tickets WHERE account = 'acme'", want: map[string]Sample{"acme": {Value: 3}, "*": {}}},
+		{name: "a server that is down", secret: secret(fmt.Sprintf("postgres://reader:reader-pw@127.0.0.1:%d/warehouse?sslmode=disable", freeLoopbackPort(t))),
+			query: "SELECT account, open FROM tickets", want: map[string]Sample{"*": {Err: "query failed: connection refused"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			data := tc.secret
+			if data == nil {
+				data = good
+			}
+			got := pull(source(data, tc.spec), tc.query)
+			for _, tg := range targets {
+				want, ok := tc.want[tg.Name]
+				if !ok {
+					want, ok = tc.want["*"]
+					if ok && want == (Sample{}) {
+						continue // not this case's concern
+					}
+				}
+				if got[tg.Name] != want {
+					t.Errorf("%s = %+v, want %+v", tg.Name, got[tg.Name], want)
+				}
+				for _, secret := range []string{"127.0.0.1", fmt.Sprint(pg.Port), "reader-pw", "postgres://"} {
+					if strings.Contains(got[tg.Name].Err, secret) {
+						t.Errorf("%s: error %q holds %q", tg.Name, got[tg.Name].Err, secret)
+					}
+				}
+			}
+		})
+	}
+
+	n, err := pg.Calls(ctx, "warehouse", "FROM counters")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Errorf("pg_stat_statements counted %d runs of the counters query, want 1", n)
+	}
+}
+
+func TestNewSQLRefusesAnUnusableSecret(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		data map[string][]byte
+		want string
+	}{
+		{"no dsn", map[string][]byte{"password": []byte("p")}, "secret has no key dsn"},
+		{"a dsn that does not parse", map[string][]byte{"dsn": []byte("postgres://u:p@[::1/db")}, "dsn does not parse as a PostgreSQL connection string"},
+		{"a CA that is not PEM", map[string][]byte{"dsn": []byte("postgres://db/x?sslmode=verify-full"), "ca.crt": []byte("nope")}, "ca.crt holds no PEM certificate"},
+	} {
+		_, err := NewSQL("warehouse", &csv1alpha1.SQLSource{}, tc.data, outbound.Options{})
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("%s: err = %v, want %q", tc.name, err, tc.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "u:p") {
+			t.Errorf("%s: the error quotes the dsn: %v", tc.name, err)
+		}
+	}
+}
+
+func TestCheckSQL(t *testing.T) {
+	for q, want := range map[string]string{
+		"SELECT account, open FROM tickets":                         "",
+		"  select distinct a.id, sum(t.open) from a join t on true": "",
+		"WITH x AS (SELECT 1) SELECT a, b FROM x":                   "",
+		"SELECT account FROM tickets":                               "selects 1 columns, want 2: the account key, then the value",
+		"select a, b, c from t":                                     "selects 3 columns, want 2: the account key, then the value",
+		"DELETE FROM tickets":                                       "must be one SELECT (or WITH ... SELECT) statement",
+		"SELECT a, b FROM t; DROP TABLE t":                          "must be one statement",
+		"SELECT a, b FROM t;":                                       "",
+		"":                                                          "must be one SELECT (or WITH ... SELECT) statement",
+	} {
+		if got := checkSQL(q); got != want {
+			t.Errorf("checkSQL(%q) = %q, want %q", q, got, want)
+		}
+	}
+}
+
+// freeLoopbackPort is a loopback port nothing listens on.
+func freeLoopbackPort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = l.Close() }()
+	return l.Addr().(*net.TCPAddr).Port
+}

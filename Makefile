@@ -17,6 +17,8 @@ IMG ?= success-operator:latest
 # VERSION is the release the installer and the image are tagged with.
 VERSION ?= 0.1.0
 RELEASE_IMG ?= success-operator:v$(VERSION)
+ARCH ?= $(shell $(GO) env GOARCH)
+IMAGE_TAR := $(BIN)/success-operator-v$(VERSION)-$(ARCH).tar
 # apt-get runs through sudo unless make runs as root.
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
@@ -80,6 +82,7 @@ fuzz: ## Replay every fuzz corpus, then fuzz each target for FUZZTIME (1000x); a
 .PHONY: test
 test: manifests generate fmt vet lint envtest prometheus postgres fuzz ## Lint, then run every test against a real control plane, Prometheus and PostgreSQL.
 	$(GO) test ./... -count=1
+	cd hack/image && $(GO) test ./... -count=1
 
 .PHONY: verify
 verify: manifests generate docs ## Fail when generated files are out of date.
@@ -151,6 +154,11 @@ run: ## Run the manager against the current kubeconfig.
 	$(GO) run . --leader-elect=false --metrics-secure=false
 
 ##@ Deployment
+
+.PHONY: image
+image: ## Build the manager's OCI image as a tarball in bin/, without a container engine; the same sources give the same digest.
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(ARCH) $(GO) build -trimpath -ldflags "-s -w -buildid=" -o $(BIN)/image/manager .
+	cd hack/image && $(GO) run . -binary $(BIN)/image/manager -arch $(ARCH) -tag $(RELEASE_IMG) -out $(IMAGE_TAR)
 
 .PHONY: docker-build
 docker-build: ## Build the manager image.

@@ -98,16 +98,17 @@ func (r *CustomerAccountReconciler) reconcileSignals(_ context.Context, s *accou
 func (r *CustomerAccountReconciler) reconcileDueActions(_ context.Context, s *accountScope) (stepResult, error) {
 	acct, plan, now := s.acct, s.plan, s.now
 	passed := s.stage.Transitions
-	if len(passed) > 0 && passed[0].From == "" {
-		// The first evaluation places the account: the stages before it
-		// are behind the customer, and their actions are not sent.
-		skipPlacedPast(acct, plan, passed[0].At, now)
-	} else {
-		// Stages entered and left within this evaluation still start their
-		// immediate actions; their delayed ones ended with the visit.
-		for i := 0; i+1 < len(passed); i++ {
-			s.requeueAt(r.recordDue(acct, stageOf(plan, passed[i].To), passed[i].At, now, true))
-		}
+	if n := placement(passed); n > 0 {
+		// The first evaluation placed the account: the stages before the
+		// one it was placed in are behind the customer, and their actions
+		// are not sent. Its walk goes on from there.
+		skipPlacedPast(acct, plan, passed[n-1].To, passed[0].At, now)
+		passed = passed[n-1:]
+	}
+	// Stages entered and left within this evaluation still start their
+	// immediate actions; their delayed ones ended with the visit.
+	for i := 0; i+1 < len(passed); i++ {
+		s.requeueAt(r.recordDue(acct, stageOf(plan, passed[i].To), passed[i].At, now, true))
 	}
 	if acct.Status.StageEnteredAt != nil {
 		s.requeueAt(r.recordDue(acct, stageOf(plan, acct.Status.Stage), acct.Status.StageEnteredAt.Time, now, false))
@@ -177,14 +178,29 @@ func (r *CustomerAccountReconciler) recordDue(acct *csv1alpha1.CustomerAccount, 
 	return next
 }
 
-// skipPlacedPast records the actions of the plan's stages before the one
-// a new account was placed in at placedAt (an imported customer, by its
-// spec.initialStage or a later stage's enterWhen) as Skipped, reason
-// Imported, without an Event: importing a customer base creates no Event
-// per account.
-func skipPlacedPast(acct *csv1alpha1.CustomerAccount, plan *csv1alpha1.SuccessPlan, placedAt, now time.Time) {
-	placed := slices.IndexFunc(plan.Spec.Stages, func(st csv1alpha1.Stage) bool { return st.Name == acct.Status.Stage })
-	for _, stage := range plan.Spec.Stages[:max(placed, 0)] {
+// placement is how many of an evaluation's transitions placed a new
+// account: its first stage (the first stage, or its spec.initialStage)
+// and the enterWhen jumps right after it. Zero when the account had a
+// stage. Moves by exitWhen after them are a walk, not a placement.
+func placement(passed []lifecycle.Transition) int {
+	if len(passed) == 0 || passed[0].From != "" {
+		return 0
+	}
+	n := 1
+	for n < len(passed) && passed[n].Reason == csv1alpha1.StageJumpedReason {
+		n++
+	}
+	return n
+}
+
+// skipPlacedPast records the actions of the plan's stages before placed,
+// the stage a new account was placed in at placedAt (an imported
+// customer, by its spec.initialStage or a later stage's enterWhen), as
+// Skipped, reason Imported, without an Event: importing a customer base
+// creates no Event per account.
+func skipPlacedPast(acct *csv1alpha1.CustomerAccount, plan *csv1alpha1.SuccessPlan, placed string, placedAt, now time.Time) {
+	at := slices.IndexFunc(plan.Spec.Stages, func(st csv1alpha1.Stage) bool { return st.Name == placed })
+	for _, stage := range plan.Spec.Stages[:max(at, 0)] {
 		for _, a := range stage.Actions {
 			key := actions.Key(string(acct.UID), stage.Name, placedAt, a.Name)
 			if actionIndex(acct.Status.Actions, key) >= 0 {
@@ -192,7 +208,7 @@ func skipPlacedPast(acct *csv1alpha1.CustomerAccount, plan *csv1alpha1.SuccessPl
 			}
 			acct.Status.Actions = appendAction(acct.Status.Actions, csv1alpha1.ActionStatus{
 				Name: a.Name, Stage: stage.Name, Key: key, State: csv1alpha1.ActionSkipped, At: lifecycle.Stamp(now),
-				Reason: csv1alpha1.ImportedReason, Message: "placed in stage " + acct.Status.Stage + " on its first evaluation"})
+				Reason: csv1alpha1.ImportedReason, Message: "placed in stage " + placed + " on its first evaluation"})
 		}
 	}
 }

@@ -121,8 +121,8 @@ func TestDeliveryPass(t *testing.T) {
 			name:     "an entry whose audience matches no contact now is skipped, without an attempt",
 			audience: roles(csv1alpha1.RoleBilling),
 			actions:  []csv1alpha1.ActionStatus{pending("welcome", "k1", 1, time.Hour)},
-			want: []csv1alpha1.ActionStatus{outcome("welcome", "k1", csv1alpha1.ActionSkipped, 1,
-				"audience matches no contact (roles: Billing)")},
+			want: []csv1alpha1.ActionStatus{withReason(outcome("welcome", "k1", csv1alpha1.ActionSkipped, 1,
+				"audience matches no contact (roles: Billing)"), csv1alpha1.NoMatchingContactReason)},
 			attempts: map[string]int{}, outcomes: map[bool]int{},
 			events: []string{"Warning NoMatchingContact Action welcome of stage Onboarding skipped: " +
 				"audience matches no contact (roles: Billing) (key k1)"},
@@ -225,4 +225,10 @@ func TestHostLimiter(t *testing.T) {
 	g.Expect(next).To(Equal(b), "c's old place in line is skipped")
 	_, ok = h.release("y")
 	g.Expect(ok).To(BeFalse())
+}
+
+// withReason sets an entry's reason.
+func withReason(e csv1alpha1.ActionStatus, reason string) csv1alpha1.ActionStatus {
+	e.Reason = reason
+	return e
 }

@@ -841,3 +841,25 @@ func TestReconcilePortfolio(t *testing.T) {
 		})
 	}
 }
+
+func TestPlacementIsTheFirstStageAndTheJumpsRightAfterIt(t *testing.T) {
+	entered := lifecycle.Transition{To: "Onboarding", Reason: csv1alpha1.StageEnteredReason}
+	jumped := lifecycle.Transition{From: "Onboarding", To: "Renewal", Reason: csv1alpha1.StageJumpedReason}
+	exited := lifecycle.Transition{From: "Onboarding", To: "Adoption", Reason: csv1alpha1.StageExitedReason}
+	for _, tc := range []struct {
+		name   string
+		passed []lifecycle.Transition
+		want   int
+	}{
+		{"no move", nil, 0},
+		{"an account with a stage moves", []lifecycle.Transition{exited}, 0},
+		{"a new account enters its first stage", []lifecycle.Transition{entered}, 1},
+		{"and jumps by enterWhen", []lifecycle.Transition{entered, jumped}, 2},
+		{"and walks on by exitWhen", []lifecycle.Transition{entered, exited}, 1},
+		{"jumps, then walks", []lifecycle.Transition{entered, jumped, {From: "Renewal", To: "Expansion", Reason: csv1alpha1.StageExitedReason}}, 2},
+	} {
+		if got := placement(tc.passed); got != tc.want {
+			t.Errorf("%s: placement = %d, want %d", tc.name, got, tc.want)
+		}
+	}
+}

@@ -42,7 +42,7 @@ its row and column. Use - to read standard input.`,
 		Example: `  kubectl success import crm-export.csv -n customers --plan smb --output-dir accounts/
   kubectl success import - -n customers < crm-export.csv`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: func(_ *cobra.Command, args []string) error {
 			return runImport(o, args[0], dir, plan)
 		},
 	}
@@ -57,7 +57,7 @@ func runImport(o *rootOptions, file, dir, plan string) error {
 	if err != nil {
 		return err
 	}
-	var in io.Reader = o.streams.In
+	in := io.Reader(o.streams.In)
 	if file != "-" {
 		f, err := os.Open(file)
 		if err != nil {

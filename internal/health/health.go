@@ -44,6 +44,11 @@ type Measure struct {
 	Override  *csv1alpha1.Override      // the account's override for this measure, if any (may be expired: Evaluate checks)
 }
 
+// wakesForStaleness says whether the evaluation must come back when the
+// value turns stale: unless a collector refreshes it and its latest pull
+// succeeded (see Refreshed).
+func (m *Measure) wakesForStaleness() bool { return !m.Refreshed || !m.Obs.Has || m.Obs.Err != "" }
+
 // Model is the plan's health model.
 type Model struct {
 	Green, Yellow, Hysteresis int32
@@ -202,7 +207,7 @@ func evaluateMeasure(now time.Time, m Measure) evaluated {
 		if m.StaleAfter > 0 && !lv.at.IsZero() {
 			staleAt = lv.at.Add(m.StaleAfter)
 			e.status.Stale = now.After(staleAt) // now - at > staleAfter
-			if !e.status.Stale && !(m.Refreshed && m.Obs.Has && m.Obs.Err == "") {
+			if !e.status.Stale && m.wakesForStaleness() {
 				e.next = staleAt.Add(time.Nanosecond) // the first instant it is stale
 			}
 		}

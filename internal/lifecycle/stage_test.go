@@ -272,8 +272,8 @@ func TestAdvancePlacesANewAccount(t *testing.T) {
 			wantStage: "Nurturing", wantPath: []string{"Nurturing"}},
 		{name: "the initial stage, then a later enterWhen", cur: State{Initial: "Adoption"}, world: world{daysToRenewal: 30},
 			wantStage: "Renewal", wantPath: []string{"Adoption", "Renewal"}},
-		{name: "an initial stage the plan lacks places nothing", cur: State{Initial: "Renewl"}, world: world{daysToRenewal: 365},
-			wantErr: `spec.initialStage: Unsupported value: "Renewl"`},
+		{name: "an initial stage the plan lacks places nothing", cur: State{Initial: "Renewals"}, world: world{daysToRenewal: 365},
+			wantErr: `spec.initialStage: Unsupported value: "Renewals"`},
 		{name: "an account with a stage keeps it", cur: State{Stage: "Adoption", EnteredAt: now, Initial: "Renewal"},
 			world: world{daysToRenewal: 365}, wantStage: "Adoption"},
 	} {

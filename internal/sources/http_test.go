@@ -178,7 +178,7 @@ func TestHTTPBulkSourceReadsEveryAccountFromOneDocument(t *testing.T) {
 		{"id": "no-open", "csat": "1"}, {"id": "text", "open": "many"}]}`)
 	body := doc.String()
 	var requests atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		requests.Add(1)
 		fmt.Fprint(w, body)
 	}))

@@ -21,18 +21,7 @@ func ValidatePlan(spec *csv1alpha1.SuccessPlanSpec) field.ErrorList {
 		s := &spec.Sources[i]
 		byName[s.Name] = s
 		if s.HTTP != nil {
-			path := field.NewPath("spec", "sources").Index(i).Child("http")
-			if _, err := ParseTemplate("url", s.HTTP.URL); err != nil {
-				errs = append(errs, field.Invalid(path.Child("url"), s.HTTP.URL, err.Error()))
-			}
-			for _, p := range []struct{ name, path string }{{"itemsPath", s.HTTP.ItemsPath}, {"keyPath", s.HTTP.KeyPath}} {
-				if p.path == "" {
-					continue
-				}
-				if err := jsonpath.New(p.name).Parse(p.path); err != nil {
-					errs = append(errs, field.Invalid(path.Child(p.name), p.path, err.Error()))
-				}
-			}
+			errs = append(errs, validateHTTP(field.NewPath("spec", "sources").Index(i).Child("http"), s.HTTP)...)
 		}
 	}
 	for i, m := range spec.Measures {
@@ -61,6 +50,23 @@ func ValidatePlan(spec *csv1alpha1.SuccessPlanSpec) field.ErrorList {
 			}
 		case src.Static != nil && m.Key == "":
 			errs = append(errs, field.Required(path.Child("key"), "source "+m.Source+" is a static source"))
+		}
+	}
+	return errs
+}
+
+// validateHTTP checks an http source's URL template and JSONPaths.
+func validateHTTP(path *field.Path, h *csv1alpha1.HTTPSource) field.ErrorList {
+	var errs field.ErrorList
+	if _, err := ParseTemplate("url", h.URL); err != nil {
+		errs = append(errs, field.Invalid(path.Child("url"), h.URL, err.Error()))
+	}
+	for _, p := range []struct{ name, path string }{{"itemsPath", h.ItemsPath}, {"keyPath", h.KeyPath}} {
+		if p.path == "" {
+			continue
+		}
+		if err := jsonpath.New(p.name).Parse(p.path); err != nil {
+			errs = append(errs, field.Invalid(path.Child(p.name), p.path, err.Error()))
 		}
 	}
 	return errs

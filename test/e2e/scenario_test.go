@@ -24,6 +24,9 @@ var (
 	atRisk         = []string{"cobalt", "fjord", "initech", "mosaic", "orbit", "umbrella"}
 	expansionReady = []string{"dunder", "hooli", "lumen"}
 	renewalCalls   = []string{"cobalt", "emberly", "initech", "ironwood", "pylon"}
+	// placedInRenewal are within 60 days of renewal when the demo starts:
+	// their first evaluation places them in Renewal.
+	placedInRenewal = []string{"cobalt", "initech", "ironwood", "pylon"}
 )
 
 // scenario checks, with kubectl, that the demo reaches its story within two
@@ -83,7 +86,9 @@ func scenario(e *env) {
 	})
 
 	// Actions: each account's welcome, and the renewal calls, arrived signed
-	// and exactly once.
+	// and exactly once; but an account placed past Onboarding on its first
+	// evaluation is an existing customer: its welcome is recorded Skipped,
+	// reason Imported, and never sent.
 	e.eventually("webhooks", 30*time.Second, func() string {
 		got := map[string]int{}
 		for _, d := range e.sink.Deliveries() {
@@ -92,12 +97,18 @@ func scenario(e *env) {
 			}
 			got[d.Payload.Action+"/"+d.Payload.Account]++
 		}
+		imported := e.list(`{.status.actions[?(@.reason=="Imported")].name}`)
+		for _, name := range placedInRenewal {
+			if imported[name] == "" {
+				return fmt.Sprintf("%s, placed in Renewal, records no action Skipped as Imported", name)
+			}
+		}
 		for name, want := range final {
 			if strings.HasPrefix(want, "Churned") {
 				continue
 			}
-			if got["welcome/"+name] != 1 {
-				return fmt.Sprintf("welcome for %s arrived %d times", name, got["welcome/"+name])
+			if wantWelcome := imported[name] == ""; (got["welcome/"+name] == 1) != wantWelcome || got["welcome/"+name] > 1 {
+				return fmt.Sprintf("welcome for %s arrived %d times (actions skipped as Imported: %q)", name, got["welcome/"+name], imported[name])
 			}
 		}
 		for _, name := range renewalCalls {

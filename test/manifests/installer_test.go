@@ -118,11 +118,11 @@ func applyDryRun(t *testing.T, c client.Client, objs []unstructured.Unstructured
 	ctx := context.Background()
 	for i := range objs {
 		obj := &objs[i]
-		opts := []client.PatchOption{client.FieldOwner("installer-test"), client.ForceOwnership}
+		opts := []client.ApplyOption{client.FieldOwner("installer-test"), client.ForceOwnership}
 		if obj.GetKind() != "Namespace" {
 			opts = append(opts, client.DryRunAll)
 		}
-		if err := c.Patch(ctx, obj, client.Apply, opts...); err != nil {
+		if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(obj), opts...); err != nil {
 			t.Errorf("applying %s %s: %v", obj.GetKind(), obj.GetName(), err)
 		}
 	}

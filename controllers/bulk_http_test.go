@@ -14,6 +14,19 @@ import (
 	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
 )
 
+// createFleet creates n accounts of segment smb, customer-0000 and on,
+// with sentiment 5 and the external id of system formatted from idFormat
+// and the account's number.
+func createFleet(t *testing.T, ns string, n int, system, idFormat string) {
+	t.Helper()
+	for i := range n {
+		a := newAccount(ns, fmt.Sprintf("customer-%04d", i), "smb")
+		a.Spec.ExternalIDs = map[string]string{system: fmt.Sprintf(idFormat, i)}
+		a.Spec.Signals.Values = map[string]csv1alpha1.Decimal{"sentiment": "5"}
+		create(t, a)
+	}
+}
+
 // TestABulkHTTPSourceMakesOneRequestPerInterval: a plan of 1,000 accounts
 // whose http source is one export for all of them (itemsPath, keyPath):
 // the server counts one request per collection, every account is scored
@@ -39,12 +52,7 @@ func TestABulkHTTPSourceMakesOneRequestPerInterval(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 
-	for i := range n {
-		a := newAccount(ns, fmt.Sprintf("customer-%04d", i), "smb")
-		a.Spec.ExternalIDs = map[string]string{"crm": fmt.Sprintf("crm-%d", i)}
-		a.Spec.Signals.Values = map[string]csv1alpha1.Decimal{"sentiment": "5"}
-		create(t, a)
-	}
+	createFleet(t, ns, n, "crm", "crm-%d")
 	p := newPlan(ns, "smb", "smb", 0)
 	p.Spec.Sources = append(p.Spec.Sources, csv1alpha1.Source{Name: "crm",
 		HTTP: &csv1alpha1.HTTPSource{URL: srv.URL + "/export", ItemsPath: "{.accounts[*]}", KeyPath: "{.id}"}})

@@ -47,12 +47,7 @@ func TestAnSQLSourceScoresTheFleetWithOneQueryPerMeasure(t *testing.T) {
 	ns := op.ns
 	create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "warehouse"},
 		Data: map[string][]byte{"dsn": []byte(strings.Replace(pg.DSN("cs_reader", "x", "warehouse"), ":x@", "@", 1)), "password": []byte("reader-pw")}})
-	for i := range n {
-		a := newAccount(ns, fmt.Sprintf("customer-%04d", i), "smb")
-		a.Spec.ExternalIDs = map[string]string{"warehouse": fmt.Sprintf("acct-%d", i)}
-		a.Spec.Signals.Values = map[string]csv1alpha1.Decimal{"sentiment": "5"}
-		create(t, a)
-	}
+	createFleet(t, ns, n, "warehouse", "acct-%d")
 	p := newPlan(ns, "smb", "smb", 0)
 	p.Spec.Sources = append(p.Spec.Sources, csv1alpha1.Source{Name: "warehouse",
 		SQL: &csv1alpha1.SQLSource{SecretRef: csv1alpha1.LocalObjectReference{Name: "warehouse"}, Timeout: &metav1.Duration{Duration: time.Second}}})

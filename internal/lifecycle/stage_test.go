@@ -51,16 +51,22 @@ func (w world) vars(now time.Time) VarsFunc {
 	}
 }
 
-func TestAdvance(t *testing.T) {
+// compileTestStages compiles the expressions of testStages.
+func compileTestStages(t *testing.T) *expr.Expressions {
+	t.Helper()
 	c, err := expr.NewCompiler()
 	if err != nil {
 		t.Fatal(err)
 	}
-	spec := &csv1alpha1.SuccessPlanSpec{Measures: []csv1alpha1.Measure{{Name: "seats"}}, Stages: testStages}
-	x, errs := c.CompilePlan(spec)
+	x, errs := c.CompilePlan(&csv1alpha1.SuccessPlanSpec{Measures: []csv1alpha1.Measure{{Name: "seats"}}, Stages: testStages})
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
+	return x
+}
+
+func TestAdvance(t *testing.T) {
+	x := compileTestStages(t)
 	start := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 
 	// Each step runs on the state the previous one left, on a fake clock.
@@ -246,15 +252,7 @@ func TestObjectivesAreTheCurrentVisits(t *testing.T) {
 }
 
 func TestAdvancePlacesANewAccount(t *testing.T) {
-	c, err := expr.NewCompiler()
-	if err != nil {
-		t.Fatal(err)
-	}
-	spec := &csv1alpha1.SuccessPlanSpec{Measures: []csv1alpha1.Measure{{Name: "seats"}}, Stages: testStages}
-	x, errs := c.CompilePlan(spec)
-	if len(errs) > 0 {
-		t.Fatal(errs)
-	}
+	x := compileTestStages(t)
 	now := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 	for _, tc := range []struct {
 		name      string

@@ -2,8 +2,6 @@ package manifests
 
 import (
 	"bytes"
-	"errors"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,7 +10,6 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 
 	"customersuccess.dev/success-operator/internal/testenv"
 )
@@ -37,22 +34,12 @@ func helm(t *testing.T, root string, args ...string) string {
 	return string(out)
 }
 
-// decodeAll decodes a multi-document YAML stream.
-func decodeAll(t *testing.T, data string) []unstructured.Unstructured {
+// render is `helm template` of the chart in the release namespace, with
+// args, as objects.
+func render(t *testing.T, root string, args ...string) []unstructured.Unstructured {
 	t.Helper()
-	var objs []unstructured.Unstructured
-	dec := utilyaml.NewYAMLOrJSONDecoder(strings.NewReader(data), 4096)
-	for {
-		var u unstructured.Unstructured
-		if err := dec.Decode(&u.Object); errors.Is(err, io.EOF) {
-			return objs
-		} else if err != nil {
-			t.Fatalf("decoding: %v", err)
-		}
-		if u.Object != nil {
-			objs = append(objs, u)
-		}
-	}
+	args = append([]string{"template", "success-operator", "dist/chart", "--namespace", releaseNamespace}, args...)
+	return decodeObjects(t, []byte(helm(t, root, args...)))
 }
 
 // byKindName indexes objects as "Kind/name".
@@ -80,7 +67,7 @@ func TestHelmChartLints(t *testing.T) {
 func TestHelmChartRendersConfigDefault(t *testing.T) {
 	root := repoRoot(t)
 	want := byKindName(kustomize(t, root, "config/default"))
-	got := byKindName(decodeAll(t, helm(t, root, "template", "success-operator", "dist/chart", "--namespace", releaseNamespace)))
+	got := byKindName(render(t, root))
 	delete(want, "Namespace/"+releaseNamespace)
 	for key, w := range want {
 		g, ok := got[key]
@@ -121,8 +108,7 @@ func TestHelmChartRendersConfigDefault(t *testing.T) {
 		}
 	}
 
-	extra := byKindName(decodeAll(t, helm(t, root, "template", "success-operator", "dist/chart", "--namespace", releaseNamespace,
-		"--set", "prometheus.enable=true,grafana.enable=true,grafana.namespace=monitoring")))
+	extra := byKindName(render(t, root, "--set", "prometheus.enable=true,grafana.enable=true,grafana.namespace=monitoring"))
 	if _, ok := extra["ServiceMonitor/success-operator-controller-manager-metrics"]; !ok {
 		t.Error("prometheus.enable renders no ServiceMonitor")
 	}
@@ -171,7 +157,7 @@ func TestHelmChartIsCurrent(t *testing.T) {
 func TestHelmChartAppliesToAnAPIServer(t *testing.T) {
 	root := repoRoot(t)
 	c := startAPIServer(t, root)
-	objs := decodeAll(t, helm(t, root, "template", "success-operator", "dist/chart", "--namespace", releaseNamespace))
+	objs := render(t, root)
 	ns := unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": releaseNamespace}}}
 	applyDryRun(t, c, append([]unstructured.Unstructured{ns}, objs...))
 }

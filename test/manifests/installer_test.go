@@ -1,10 +1,7 @@
 package manifests
 
 import (
-	"bytes"
 	"context"
-	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -12,32 +9,19 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"customersuccess.dev/success-operator/internal/testenv"
 )
 
-// readObjects decodes a multi-document YAML file.
+// readObjects decodes a multi-document YAML file of the repository.
 func readObjects(t *testing.T, path string) []unstructured.Unstructured {
 	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatalf("%v: run `make build-installer`", err)
 	}
-	var objs []unstructured.Unstructured
-	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
-	for {
-		var u unstructured.Unstructured
-		if err := dec.Decode(&u.Object); errors.Is(err, io.EOF) {
-			return objs
-		} else if err != nil {
-			t.Fatalf("decoding %s: %v", path, err)
-		}
-		if u.Object != nil {
-			objs = append(objs, u)
-		}
-	}
+	return decodeObjects(t, data)
 }
 
 // makeVersion reads VERSION from the Makefile.

@@ -49,14 +49,21 @@ func kustomize(t *testing.T, root, dir string) []unstructured.Unstructured {
 	if err != nil {
 		t.Fatalf("kubectl kustomize %s: %v\n%s", dir, err, stderr.String())
 	}
+	return decodeObjects(t, out)
+}
+
+// decodeObjects decodes a multi-document YAML stream (kustomize's, helm's,
+// a file's).
+func decodeObjects(t *testing.T, data []byte) []unstructured.Unstructured {
+	t.Helper()
 	var objs []unstructured.Unstructured
-	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(out), 4096)
+	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
 	for {
 		var u unstructured.Unstructured
 		if err := dec.Decode(&u.Object); errors.Is(err, io.EOF) {
 			return objs
 		} else if err != nil {
-			t.Fatalf("decoding the output of kubectl kustomize %s: %v", dir, err)
+			t.Fatal(err)
 		}
 		if u.Object != nil {
 			objs = append(objs, u)

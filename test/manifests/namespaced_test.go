@@ -1,10 +1,7 @@
 package manifests
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -16,7 +13,6 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 )
 
 // watchFlag is the manager flag that restricts it to some namespaces.
@@ -288,23 +284,5 @@ func convert(t *testing.T, obj unstructured.Unstructured, into any) {
 	t.Helper()
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, into); err != nil {
 		t.Fatalf("converting %s: %v", objectID(obj), err)
-	}
-}
-
-// decodeObjects decodes a multi-document YAML file.
-func decodeObjects(t *testing.T, data []byte) []unstructured.Unstructured {
-	t.Helper()
-	var objs []unstructured.Unstructured
-	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
-	for {
-		var u unstructured.Unstructured
-		if err := dec.Decode(&u.Object); errors.Is(err, io.EOF) {
-			return objs
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		if u.Object != nil {
-			objs = append(objs, u)
-		}
 	}
 }

@@ -128,6 +128,8 @@ type accountScope struct {
 	pending bool
 	// next is when the result changes by itself; zero when never.
 	next time.Time
+	// events are recorded once the status they report is stored.
+	events []*accountEvent
 	// out is what Ready, Stalled and Reconciling will say.
 	out outcome
 }
@@ -135,12 +137,17 @@ type accountScope struct {
 // requeueAt records a moment at which the result changes by itself.
 func (s *accountScope) requeueAt(t time.Time) { s.next = health.Earliest(s.next, t) }
 
+// record adds an Event to those recorded once the status is stored.
+func (s *accountScope) record(ev *accountEvent) { s.events = append(s.events, ev) }
+
 // summarizeAndPatch computes the conditions from the scope and writes
 // status once, when it changed. The write carries the resourceVersion read
 // (optimistic lock), so that a reconcile from a cache that has not seen
 // the last write (its own, or a delivery outcome the dispatcher recorded)
 // fails instead of overwriting it; a conflict means re-read soon. Once the
-// status is stored, its Pending deliveries go to the dispatcher. A step's
+// status is stored, the evaluation's Events are recorded and its Pending
+// deliveries go to the dispatcher: a conflict records no Event, so the
+// evaluation that stores the transition records it once. A step's
 // transient error is returned without a write: nothing trustworthy was
 // computed.
 func (r *CustomerAccountReconciler) summarizeAndPatch(ctx context.Context, s *accountScope, err error) (ctrl.Result, error) {
@@ -153,6 +160,9 @@ func (r *CustomerAccountReconciler) summarizeAndPatch(ctx context.Context, s *ac
 			return ctrl.Result{RequeueAfter: staleCopyRetry}, nil
 		}
 		return ctrl.Result{}, perr
+	}
+	for _, ev := range s.events {
+		ev.record(r.Recorder, s.acct)
 	}
 	if s.pending && r.Dispatcher != nil {
 		r.Dispatcher.Offer(s.acct)

@@ -3,18 +3,22 @@ package controllers
 import (
 	"context"
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	testingclock "k8s.io/utils/clock/testing"
 	kstatus "sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
 	"customersuccess.dev/success-operator/internal/portfolio"
+	"customersuccess.dev/success-operator/internal/sources"
 )
 
 func TestAccountResolvesHighestPriorityPlan(t *testing.T) {
@@ -235,4 +239,62 @@ func kstatusOf(g Gomega, obj runtime.Object) kstatus.Status {
 	res, err := kstatus.Compute(&unstructured.Unstructured{Object: u})
 	g.Expect(err).NotTo(HaveOccurred())
 	return res.Status
+}
+
+// staleClient reads one account as it was when the test took its copy:
+// a cache that has not seen the last write yet.
+type staleClient struct {
+	client.Client
+	stale *csv1alpha1.CustomerAccount
+}
+
+func (c *staleClient) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	if a, ok := obj.(*csv1alpha1.CustomerAccount); ok && key == client.ObjectKeyFromObject(c.stale) {
+		c.stale.DeepCopyInto(a)
+		return nil
+	}
+	return c.Client.Get(ctx, key, obj, opts...)
+}
+
+// TestEventsGoOutWithTheStatusTheyReport: an evaluation records its Events
+// only once its status write stored what they report. An evaluation of a
+// stale copy computes the same transition again, and its write conflicts:
+// it records nothing, so the transition is one Event.
+func TestEventsGoOutWithTheStatusTheyReport(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	create(t, newPlan(ns, "smb", "smb", 0))
+	a := newAccount(ns, "acme", "smb")
+	a.Spec.Signals.Values = map[string]csv1alpha1.Decimal{"sentiment": "5"}
+	create(t, a)
+	models, err := NewPlanModels()
+	g.Expect(err).NotTo(HaveOccurred())
+	clock := testingclock.NewFakeClock(time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC))
+	rec := events.NewFakeRecorder(10)
+	reconciler := func(c client.Client) *CustomerAccountReconciler {
+		return &CustomerAccountReconciler{Client: c, Models: models, Clock: clock, Store: sources.NewStore(), Recorder: rec}
+	}
+	req := ctrl.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: "acme"}}
+
+	// The first evaluation places the account in Onboarding: no Event.
+	_, err = reconciler(k8sClient).Reconcile(t.Context(), req)
+	g.Expect(err).NotTo(HaveOccurred())
+	placed := account(g, ns, "acme")
+	g.Expect(placed.Status.Stage).To(Equal("Onboarding"))
+	g.Expect(recordedEvents(rec)).To(BeEmpty())
+
+	// A week later it exits Onboarding: one Event, with the write.
+	clock.Step(8 * 24 * time.Hour)
+	_, err = reconciler(k8sClient).Reconcile(t.Context(), req)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(account(g, ns, "acme").Status.Stage).To(Equal("Adoption"))
+	g.Expect(recordedEvents(rec)).To(Equal([]string{"Normal StageExited Stage Onboarding -> Adoption (StageExited)"}))
+
+	// The copy read before that write computes the same transition; its
+	// write conflicts, and it records no Event.
+	res, err := reconciler(&staleClient{Client: k8sClient, stale: placed}).Reconcile(t.Context(), req)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(res.RequeueAfter).To(Equal(staleCopyRetry))
+	g.Expect(recordedEvents(rec)).To(BeEmpty())
+	g.Expect(account(g, ns, "acme").Status.Stage).To(Equal("Adoption"))
 }

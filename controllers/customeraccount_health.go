@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"time"
 
@@ -52,7 +53,7 @@ func (r *CustomerAccountReconciler) reconcileHealth(_ context.Context, s *accoun
 	s.bandChanged = res.Scored && (prev == nil || prev.Band != status.Band)
 	if s.bandChanged && prev != nil && prev.Band != "" {
 		// The first score is no change a person acts on: no Event.
-		r.recordBandChange(acct, prev, &status)
+		s.record(bandChangeEvent(prev, &status))
 	}
 	s.failed = append(s.failed, in.NormalizeErrors()...)
 	return proceed, nil
@@ -63,18 +64,15 @@ func (s *accountScope) account() evaluate.Account {
 	return evaluate.Account{Object: s.acct, MRR: s.mrr, Now: s.now}
 }
 
-// recordBandChange records an Event for a change from a band to another;
+// bandChangeEvent is the Event of a change from a band to another;
 // evaluate adds the history entry once the stage is known.
-func (r *CustomerAccountReconciler) recordBandChange(acct *csv1alpha1.CustomerAccount, prev, cur *csv1alpha1.HealthStatus) {
-	if r.Recorder == nil {
-		return
-	}
+func bandChangeEvent(prev, cur *csv1alpha1.HealthStatus) *accountEvent {
 	eventType := corev1.EventTypeNormal
 	if health.Rank(cur.Band) < health.Rank(prev.Band) {
 		eventType = corev1.EventTypeWarning
 	}
-	r.Recorder.Eventf(acct, nil, eventType, csv1alpha1.BandChangedReason, eventAction("Score", string(prev.Band), string(cur.Band)),
-		"Health band %s -> %s (score %d)", prev.Band, cur.Band, cur.Score)
+	return &accountEvent{eventType, csv1alpha1.BandChangedReason, eventAction("Score", string(prev.Band), string(cur.Band)),
+		fmt.Sprintf("Health band %s -> %s (score %d)", prev.Band, cur.Band, cur.Score)}
 }
 
 // timeOf returns the time of t, zero when t is nil.

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -9,7 +10,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
 	"customersuccess.dev/success-operator/internal/actions"
@@ -67,7 +67,7 @@ func (r *CustomerAccountReconciler) reconcileStage(_ context.Context, s *account
 		if tr.To == csv1alpha1.StageChurned {
 			eventType = corev1.EventTypeWarning
 		}
-		r.event(acct, eventType, tr.Reason, eventAction("Advance", tr.From, tr.To), "%s", tr.String())
+		s.record(&accountEvent{eventType, tr.Reason, eventAction("Advance", tr.From, tr.To), tr.String()})
 	}
 	return proceed, nil
 }
@@ -108,10 +108,10 @@ func (r *CustomerAccountReconciler) reconcileDueActions(_ context.Context, s *ac
 	// Stages entered and left within this evaluation still start their
 	// immediate actions; their delayed ones ended with the visit.
 	for i := 0; i+1 < len(passed); i++ {
-		s.requeueAt(r.recordDue(acct, stageOf(plan, passed[i].To), passed[i].At, now, true))
+		s.requeueAt(recordDue(s, stageOf(plan, passed[i].To), passed[i].At, now, true))
 	}
 	if acct.Status.StageEnteredAt != nil {
-		s.requeueAt(r.recordDue(acct, stageOf(plan, acct.Status.Stage), acct.Status.StageEnteredAt.Time, now, false))
+		s.requeueAt(recordDue(s, stageOf(plan, acct.Status.Stage), acct.Status.StageEnteredAt.Time, now, false))
 	}
 	s.pending = slices.ContainsFunc(acct.Status.Actions, func(e csv1alpha1.ActionStatus) bool {
 		return e.State == csv1alpha1.ActionPending
@@ -127,20 +127,13 @@ func eventAction(verb string, parts ...string) string {
 	return text.Truncate(verb+"/"+strings.Join(parts, "/"), 128)
 }
 
-// event records an Event when a recorder is set.
-func (r *CustomerAccountReconciler) event(obj client.Object, eventType, reason, action, note string, args ...any) {
-	if r.Recorder != nil {
-		r.Recorder.Eventf(obj, nil, eventType, reason, action, note, args...)
-	}
-}
-
 // recordDue records the due actions of one stage visit as Pending (or
 // Delivered for Event-only actions), with an Event each, and returns when
 // the next one becomes due. An action whose audience matches no contact is
 // recorded Skipped instead (see skipUnreached). immediateOnly skips
 // delayed actions.
-func (r *CustomerAccountReconciler) recordDue(acct *csv1alpha1.CustomerAccount, stage *csv1alpha1.Stage,
-	entered, now time.Time, immediateOnly bool) time.Time {
+func recordDue(s *accountScope, stage *csv1alpha1.Stage, entered, now time.Time, immediateOnly bool) time.Time {
+	acct := s.acct
 	var next time.Time
 	if stage == nil {
 		return next
@@ -167,13 +160,13 @@ func (r *CustomerAccountReconciler) recordDue(acct *csv1alpha1.CustomerAccount, 
 		if a.Webhook == nil {
 			entry.State = csv1alpha1.ActionDelivered
 		}
-		skipped := r.skipUnreached(acct, &entry, &a, now)
+		skipped := skipUnreached(s, &entry, &a, now)
 		acct.Status.Actions = appendAction(acct.Status.Actions, entry)
 		if skipped {
 			continue
 		}
-		r.event(acct, corev1.EventTypeNormal, csv1alpha1.ActionTriggeredReason, eventAction("Trigger", a.Name, key),
-			"Action %s of stage %s is due (key %s)", a.Name, stage.Name, key)
+		s.record(&accountEvent{corev1.EventTypeNormal, csv1alpha1.ActionTriggeredReason, eventAction("Trigger", a.Name, key),
+			fmt.Sprintf("Action %s of stage %s is due (key %s)", a.Name, stage.Name, key)})
 	}
 	return next
 }
@@ -216,14 +209,13 @@ func skipPlacedPast(acct *csv1alpha1.CustomerAccount, plan *csv1alpha1.SuccessPl
 // skipUnreached records entry e as Skipped, with an Event, when action a
 // has an audience that matches none of the account's contacts, and
 // reports whether it did.
-func (r *CustomerAccountReconciler) skipUnreached(acct *csv1alpha1.CustomerAccount, e *csv1alpha1.ActionStatus,
-	a *csv1alpha1.Action, now time.Time) bool {
-	msg, ok := unreached(a, acct.Spec.Contacts)
+func skipUnreached(s *accountScope, e *csv1alpha1.ActionStatus, a *csv1alpha1.Action, now time.Time) bool {
+	msg, ok := unreached(a, s.acct.Spec.Contacts)
 	if !ok {
 		return false
 	}
 	e.State, e.At, e.Reason, e.Message = csv1alpha1.ActionSkipped, lifecycle.Stamp(now), csv1alpha1.NoMatchingContactReason, msg
-	skippedEvent(e, msg).record(r.Recorder, acct)
+	s.record(skippedEvent(e, msg))
 	return true
 }
 

@@ -261,11 +261,11 @@ func (d *Dispatcher) deliver(ctx context.Context, key types.NamespacedName, acct
 	switch {
 	case err == nil:
 		out.state = csv1alpha1.ActionDelivered
-		out.event = &actionEvent{corev1.EventTypeNormal, csv1alpha1.ActionDeliveredReason, eventAction("Deliver", e.Name, e.Key),
+		out.event = &accountEvent{corev1.EventTypeNormal, csv1alpha1.ActionDeliveredReason, eventAction("Deliver", e.Name, e.Key),
 			fmt.Sprintf("Action %s delivered (key %s)", e.Name, e.Key)}
 	case attempts >= actions.MaxAttempts:
 		out.state, out.message = csv1alpha1.ActionFailed, text.Truncate(err.Error(), 1024)
-		out.event = &actionEvent{corev1.EventTypeWarning, csv1alpha1.ActionFailedReason, eventAction("Deliver", e.Name, e.Key),
+		out.event = &accountEvent{corev1.EventTypeWarning, csv1alpha1.ActionFailedReason, eventAction("Deliver", e.Name, e.Key),
 			fmt.Sprintf("Action %s failed after %d attempts: %s", e.Name, attempts, out.message)}
 	default:
 		out.state, out.message = csv1alpha1.ActionPending, text.Truncate(err.Error(), 1024)
@@ -373,7 +373,7 @@ type delivery struct {
 	reason, message string
 	at              metav1.Time
 	// event is recorded once the outcome is stored; nil when none.
-	event *actionEvent
+	event *accountEvent
 }
 
 // applyTo sets the outcome on its entry of list, and reports whether it
@@ -392,20 +392,22 @@ func (o *delivery) applyTo(list []csv1alpha1.ActionStatus) bool {
 	return true
 }
 
-// actionEvent is an Event about one action of an account.
-type actionEvent struct {
+// accountEvent is an Event about an account, recorded only once the
+// status it reports is stored: a write that fails (a conflict on a stale
+// copy) records nothing, and the next evaluation derives it again.
+type accountEvent struct {
 	eventType, reason, action, note string
 }
 
 // skippedEvent is the Event of an entry skipped because its audience
 // matches no contact; it names the audience, never a contact.
-func skippedEvent(e *csv1alpha1.ActionStatus, why string) *actionEvent {
-	return &actionEvent{corev1.EventTypeWarning, csv1alpha1.NoMatchingContactReason, eventAction("Skip", e.Name, e.Key),
+func skippedEvent(e *csv1alpha1.ActionStatus, why string) *accountEvent {
+	return &accountEvent{corev1.EventTypeWarning, csv1alpha1.NoMatchingContactReason, eventAction("Skip", e.Name, e.Key),
 		fmt.Sprintf("Action %s of stage %s skipped: %s (key %s)", e.Name, e.Stage, why, e.Key)}
 }
 
 // record records the Event about obj when rec is set.
-func (ev *actionEvent) record(rec events.EventRecorder, obj runtime.Object) {
+func (ev *accountEvent) record(rec events.EventRecorder, obj runtime.Object) {
 	if rec != nil {
 		rec.Eventf(obj, nil, ev.eventType, ev.reason, ev.action, "%s", ev.note)
 	}

@@ -46,6 +46,16 @@ func validModel(t *testing.T, models *PlanModels, plan *csv1alpha1.SuccessPlan) 
 	return m
 }
 
+// scopeEvents are the Events a reconcile's steps left to record once its
+// status is stored, as a fake recorder prints them.
+func scopeEvents(s *accountScope) []string {
+	var out []string
+	for _, ev := range s.events {
+		out = append(out, ev.eventType+" "+ev.reason+" "+ev.note)
+	}
+	return out
+}
+
 // recordedEvents drains a fake recorder.
 func recordedEvents(rec *events.FakeRecorder) []string {
 	var out []string
@@ -281,8 +291,7 @@ func TestReconcileHealth(t *testing.T) {
 				a.Spec.Signals.Values = map[string]csv1alpha1.Decimal{"sentiment": csv1alpha1.Decimal(tc.sentiment)}
 			}
 			a.Status.Health = tc.prev
-			rec := events.NewFakeRecorder(10)
-			r := &CustomerAccountReconciler{Models: stepModels(t), Store: store, Recorder: rec,
+			r := &CustomerAccountReconciler{Models: stepModels(t), Store: store,
 				// Not started: waking a plan without a collector does nothing.
 				Collectors: &collect.Collectors{Store: store}}
 			s := &accountScope{acct: a, now: now, plan: p, model: validModel(t, r.Models, p)}
@@ -308,7 +317,7 @@ func TestReconcileHealth(t *testing.T) {
 				failed = append(failed, e.Field)
 			}
 			g.Expect(failed).To(Equal(tc.failed))
-			g.Expect(recordedEvents(rec)).To(Equal(tc.events))
+			g.Expect(scopeEvents(s)).To(Equal(tc.events))
 		})
 	}
 }
@@ -427,8 +436,7 @@ func TestReconcileStage(t *testing.T) {
 				a.Status.History = []csv1alpha1.HistoryEntry{earlier}
 			}
 			a.Status.Health = &tc.health.Status
-			rec := events.NewFakeRecorder(10)
-			r := &CustomerAccountReconciler{Models: stepModels(t), Recorder: rec}
+			r := &CustomerAccountReconciler{Models: stepModels(t)}
 			s := &accountScope{acct: a, now: now, plan: p, model: validModel(t, r.Models, p),
 				health: tc.health, bandChanged: tc.bandChanged}
 
@@ -457,7 +465,7 @@ func TestReconcileStage(t *testing.T) {
 			}
 			g.Expect(failed).To(Equal(tc.failed))
 			g.Expect(s.next).To(Equal(tc.next))
-			g.Expect(recordedEvents(rec)).To(Equal(tc.events))
+			g.Expect(scopeEvents(s)).To(Equal(tc.events))
 		})
 	}
 }

@@ -139,7 +139,7 @@ $(GOLANGCI_LINT): hack/tools/go.mod hack/tools/go.sum
 ##@ Run
 
 .PHONY: demo
-demo: envtest prometheus ## The demo: control plane, Prometheus, simulator, webhook sink, plans, accounts, manager; Ctrl-C stops it.
+demo: envtest prometheus postgres ## The demo: control plane, Prometheus, PostgreSQL, simulator, webhook sink, plans, accounts, manager; Ctrl-C stops it.
 	$(GO) build -o $(BIN)/demo ./hack/demo
 	exec $(BIN)/demo
 

@@ -1,6 +1,7 @@
 // Command demo runs a small customer base managed by success-operator on a
 // local control plane: a telemetry simulator scraped by a real Prometheus,
-// a webhook sink, three plans and about twenty accounts. It prints how to
+// a support desk's export, a warehouse in a real PostgreSQL, a webhook
+// sink, four plans and 23 accounts. It prints how to
 // reach it, then refreshes `kubectl get` of accounts and plans until
 // interrupted, and stops everything it started.
 package main
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"go.uber.org/zap/zapcore"
+	"k8s.io/apimachinery/pkg/util/wait"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -50,7 +52,7 @@ func run(refresh time.Duration) error {
 	}
 	defer stop("control plane", env.Stop)
 
-	step("Starting the telemetry simulator and Prometheus")
+	step("Starting the simulator (telemetry, support desk), Prometheus and the warehouse (PostgreSQL)")
 	tele, err := demo.LoadTelemetry(filepath.Join(root, "config", "demo", "telemetry.yaml"))
 	if err != nil {
 		return err
@@ -66,6 +68,11 @@ func run(refresh time.Duration) error {
 		return err
 	}
 	defer stop("prometheus", prom.Stop)
+	warehouse, err := demo.StartWarehouse(ctx, sim, func(err error) { fmt.Fprintln(os.Stderr, "demo: syncing the warehouse:", err) })
+	if err != nil {
+		return err
+	}
+	defer stop("warehouse", warehouse.Stop)
 
 	sink := demo.NewSink([]byte("demo-signing-key"), demo.Print(os.Stdout))
 	sinkAddr, stopSink, err := testenv.Serve(sink)
@@ -76,7 +83,9 @@ func run(refresh time.Duration) error {
 
 	step("Applying the demo's plans and accounts with kubectl")
 	manifests, err := demo.Render(filepath.Join(root, "config", "demo"),
-		demo.Values{PrometheusURL: prom.URL, WebhookURL: "http://" + sinkAddr + "/hooks", Now: time.Now()})
+		demo.Values{PrometheusURL: prom.URL, WebhookURL: "http://" + sinkAddr + "/hooks",
+			SupportDeskURL: "http://" + simAddr + demo.SupportDeskPath,
+			WarehouseDSN:   warehouse.DSN, WarehousePassword: warehouse.Password, Now: time.Now()})
 	if err != nil {
 		return err
 	}
@@ -115,9 +124,11 @@ The demo is running. In another shell:
   kubectl get successplan smb -n customers -o jsonpath='{.status.kpis}'
 
 Prometheus: %s   Operator metrics: http://127.0.0.1:8080/metrics
+Support desk export: http://%s%s
+Warehouse: PGPASSWORD=%s psql '%s' -c 'TABLE tickets'
 Press Ctrl-C to stop everything.
 
-`, kubeconfig, filepath.Dir(kubectl), prom.URL)
+`, kubeconfig, filepath.Dir(kubectl), prom.URL, simAddr, demo.SupportDeskPath, warehouse.Password, warehouse.DSN)
 
 	if refresh > 0 {
 		go watch(ctx, kubectl, kubeconfig, refresh)
@@ -129,14 +140,7 @@ Press Ctrl-C to stop everything.
 
 // watch prints the accounts and plans every interval.
 func watch(ctx context.Context, kubectl, kubeconfig string, every time.Duration) {
-	ticker := time.NewTicker(every)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-ticker.C:
-		}
+	wait.UntilWithContext(ctx, func(ctx context.Context) {
 		var out bytes.Buffer
 		for _, kind := range []string{"customeraccounts", "successplans"} {
 			cmd := exec.CommandContext(ctx, kubectl, "--kubeconfig", kubeconfig, "get", kind, "-n", "customers")
@@ -148,7 +152,7 @@ func watch(ctx context.Context, kubectl, kubeconfig string, every time.Duration)
 			return
 		}
 		fmt.Printf("--- %s ---\n%s", time.Now().Format(time.TimeOnly), strings.TrimRight(out.String(), "\n")+"\n\n")
-	}
+	}, every)
 }
 
 func step(msg string) { fmt.Println("==> " + msg) }

@@ -41,30 +41,40 @@ func TestRamp(t *testing.T) {
 
 func TestDemoManifestsRenderAndMatchTheTelemetry(t *testing.T) {
 	dir := filepath.Join("..", "..", "config", "demo")
-	out, err := Render(dir, Values{PrometheusURL: "http://prom:9090", WebhookURL: "http://sink/hooks",
-		Now: time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)})
-	if err != nil {
-		t.Fatal(err)
+	text := string(render(t))
+	if n := strings.Count(text, "kind: CustomerAccount"); n != 23 {
+		t.Errorf("%d accounts, want 23", n)
 	}
-	text := string(out)
-	if n := strings.Count(text, "kind: CustomerAccount"); n != 20 {
-		t.Errorf("%d accounts, want 20", n)
+	for _, v := range []string{"http://prom:9090", "http://sink/hooks", "http://desk/export", "postgres://reader@db/analytics", "pw"} {
+		if !strings.Contains(text, `"`+v+`"`) {
+			t.Errorf("%s not rendered", v)
+		}
 	}
-	if strings.Contains(text, "{{") || !strings.Contains(text, "http://prom:9090") || !strings.Contains(text, "http://sink/hooks") {
+	if strings.Contains(text, "{{") {
 		t.Error("templates not fully rendered")
 	}
 	tele, err := LoadTelemetry(filepath.Join(dir, "telemetry.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Every account's telemetry id has a profile, so no series is missing.
+	// Every account's telemetry id has a profile, so no series is missing,
+	// and every customer of the warehouse and the support desk an account.
 	for _, p := range tele.Profiles {
-		if !strings.Contains(text, "telemetry: "+p.Account+"}") {
+		if !strings.Contains(text, "telemetry: "+p.Account+",") && !strings.Contains(text, "telemetry: "+p.Account+"}") {
 			t.Errorf("profile %s matches no account", p.Account)
 		}
 	}
-	if len(tele.Profiles) != 20 {
-		t.Errorf("%d profiles, want 20", len(tele.Profiles))
+	if len(tele.Profiles) != 23 {
+		t.Errorf("%d profiles, want 23", len(tele.Profiles))
+	}
+	for _, c := range tele.Customers {
+		id := strconv.Itoa(c.ID)
+		if !strings.Contains(text, `warehouse: "`+id+`", supportdesk: "`+id+`"}`) {
+			t.Errorf("customer %d matches no account", c.ID)
+		}
+	}
+	if len(tele.Customers) != 3 {
+		t.Errorf("%d customers, want 3", len(tele.Customers))
 	}
 }
 
@@ -133,33 +143,7 @@ func TestSinkPrintsTheContactsOfEachAction(t *testing.T) {
 // account of its plan, so the sink shows who each action is for and no
 // demo action is Skipped.
 func TestEveryDemoAudienceReachesSomeone(t *testing.T) {
-	out, err := Render(filepath.Join("..", "..", "config", "demo"), Values{PrometheusURL: "http://prom:9090",
-		WebhookURL: "http://sink/hooks", Now: time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var plans []csv1alpha1.SuccessPlan
-	var accounts []csv1alpha1.CustomerAccount
-	for _, doc := range strings.Split(string(out), "\n---\n") {
-		var meta metav1.TypeMeta
-		if err := yaml.Unmarshal([]byte(doc), &meta); err != nil {
-			t.Fatal(err)
-		}
-		switch meta.Kind {
-		case "SuccessPlan":
-			var p csv1alpha1.SuccessPlan
-			if err := yaml.UnmarshalStrict([]byte(doc), &p); err != nil {
-				t.Fatal(err)
-			}
-			plans = append(plans, p)
-		case "CustomerAccount":
-			var a csv1alpha1.CustomerAccount
-			if err := yaml.UnmarshalStrict([]byte(doc), &a); err != nil {
-				t.Fatal(err)
-			}
-			accounts = append(accounts, a)
-		}
-	}
+	plans, accounts := demoObjects(t)
 	audiences := 0
 	for _, p := range plans {
 		sel, err := metav1.LabelSelectorAsSelector(p.Spec.AccountSelector)
@@ -186,7 +170,48 @@ func TestEveryDemoAudienceReachesSomeone(t *testing.T) {
 			}
 		}
 	}
-	if len(plans) != 3 || len(accounts) != 20 || audiences == 0 {
+	if len(plans) != 4 || len(accounts) != 23 || audiences == 0 {
 		t.Errorf("%d plans, %d accounts, %d audiences checked", len(plans), len(accounts), audiences)
 	}
+}
+
+// render renders the demo's manifests with made-up addresses.
+func render(t *testing.T) []byte {
+	t.Helper()
+	out, err := Render(filepath.Join("..", "..", "config", "demo"), Values{PrometheusURL: "http://prom:9090",
+		WebhookURL: "http://sink/hooks", SupportDeskURL: "http://desk/export",
+		WarehouseDSN: "postgres://reader@db/analytics", WarehousePassword: "pw",
+		Now: time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// demoObjects are the demo's plans and accounts, decoded strictly.
+func demoObjects(t *testing.T) ([]csv1alpha1.SuccessPlan, []csv1alpha1.CustomerAccount) {
+	t.Helper()
+	var plans []csv1alpha1.SuccessPlan
+	var accounts []csv1alpha1.CustomerAccount
+	for _, doc := range strings.Split(string(render(t)), "\n---\n") {
+		var meta metav1.TypeMeta
+		if err := yaml.Unmarshal([]byte(doc), &meta); err != nil {
+			t.Fatal(err)
+		}
+		switch meta.Kind {
+		case "SuccessPlan":
+			var p csv1alpha1.SuccessPlan
+			if err := yaml.UnmarshalStrict([]byte(doc), &p); err != nil {
+				t.Fatal(err)
+			}
+			plans = append(plans, p)
+		case "CustomerAccount":
+			var a csv1alpha1.CustomerAccount
+			if err := yaml.UnmarshalStrict([]byte(doc), &a); err != nil {
+				t.Fatal(err)
+			}
+			accounts = append(accounts, a)
+		}
+	}
+	return plans, accounts
 }

@@ -16,13 +16,18 @@ type Values struct {
 	PrometheusURL string
 	// WebhookURL receives the plans' actions.
 	WebhookURL string
+	// SupportDeskURL serves the support desk's export.
+	SupportDeskURL string
+	// WarehouseDSN and WarehousePassword are the warehouse's read-only
+	// login.
+	WarehouseDSN, WarehousePassword string
 	// Now anchors the relative dates of contracts and ledgers.
 	Now time.Time
 }
 
 // Render executes every *.yaml template of dir, in name order, into one
-// multi-document stream for kubectl apply. Templates use
-// {{ .PrometheusURL }}, {{ .WebhookURL }}, {{ daysAgo N }} and
+// multi-document stream for kubectl apply. Templates use the fields of
+// Values ({{ .PrometheusURL }} and so on), {{ daysAgo N }} and
 // {{ daysFromNow N }} (dates as YYYY-MM-DD).
 func Render(dir string, v Values) ([]byte, error) {
 	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))

@@ -43,6 +43,8 @@ type Profile struct {
 // Telemetry is the simulator's scenario file.
 type Telemetry struct {
 	Profiles []Profile `json:"profiles"`
+	// Customers are the warehouse's and the support desk's.
+	Customers []Customer `json:"customers"`
 }
 
 // LoadTelemetry reads a scenario file.
@@ -59,13 +61,16 @@ func LoadTelemetry(path string) (*Telemetry, error) {
 }
 
 // Simulator exposes per-account usage that evolves over time:
-// active_users_7d and feature_adoption_ratio, labelled by account.
+// active_users_7d and feature_adoption_ratio, labelled by account, for
+// Prometheus; the support desk's export of CSAT per customer; and, synced
+// into a PostgreSQL database, the warehouse's tickets and invoices.
 type Simulator struct {
 	start time.Time
 	now   func() time.Time
 
 	mu        sync.Mutex
 	profiles  map[string]Profile
+	customers []Customer
 	overrides map[string]map[string]float64 // account -> metric -> value
 
 	registry *prometheus.Registry
@@ -73,8 +78,8 @@ type Simulator struct {
 
 // NewSimulator returns a simulator over the scenario, starting now.
 func NewSimulator(t *Telemetry, now func() time.Time) *Simulator {
-	s := &Simulator{start: now(), now: now, profiles: map[string]Profile{}, overrides: map[string]map[string]float64{},
-		registry: prometheus.NewRegistry()}
+	s := &Simulator{start: now(), now: now, profiles: map[string]Profile{}, customers: t.Customers,
+		overrides: map[string]map[string]float64{}, registry: prometheus.NewRegistry()}
 	for _, p := range t.Profiles {
 		s.profiles[p.Account] = p
 	}
@@ -127,7 +132,14 @@ func (s *Simulator) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// Handler serves the metrics.
+// SupportDeskPath is where Handler serves the support desk's export.
+const SupportDeskPath = "/supportdesk/customers"
+
+// Handler serves the metrics on /metrics and the support desk's export on
+// SupportDeskPath.
 func (s *Simulator) Handler() http.Handler {
-	return promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{})
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET "+SupportDeskPath, s.supportDesk)
+	return mux
 }

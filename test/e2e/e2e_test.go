@@ -1,6 +1,7 @@
 // Package e2e runs the demo end to end with real clients: the manager as a
 // separate process, the real kubectl, a real Prometheus scraping the
-// telemetry simulator, and a webhook sink.
+// telemetry simulator, the simulator's support desk export, the warehouse
+// in a real PostgreSQL, and a webhook sink.
 package e2e
 
 import (
@@ -76,6 +77,11 @@ func TestDemoEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = prom.Stop() })
+	warehouse, err := demo.StartWarehouse(t.Context(), e.sim, func(err error) { t.Errorf("syncing the warehouse: %v", err) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = warehouse.Stop() })
 	e.sink = demo.NewSink([]byte("demo-signing-key"), nil)
 	sinkAddr := serve(t, e.sink)
 
@@ -102,7 +108,9 @@ func TestDemoEndToEnd(t *testing.T) {
 	})
 
 	manifests, err := demo.Render(filepath.Join(root, "config", "demo"),
-		demo.Values{PrometheusURL: prom.URL, WebhookURL: "http://" + sinkAddr + "/hooks", Now: time.Now()})
+		demo.Values{PrometheusURL: prom.URL, WebhookURL: "http://" + sinkAddr + "/hooks",
+			SupportDeskURL: "http://" + simAddr + demo.SupportDeskPath,
+			WarehouseDSN:   warehouse.DSN, WarehousePassword: warehouse.Password, Now: time.Now()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,15 +18,18 @@ var final = map[string]string{
 	"ironwood": "Renewal/Yellow", "globex": "Nurturing/Green", "hooli": "Expansion/Green", "initech": "Renewal/Red",
 	"umbrella": "Churned/Red", "vandelay": "Adoption/Yellow", "kitewave": "Nurturing/Green", "lumen": "Expansion/Green",
 	"mosaic": "*/Red", "nimbus": "Nurturing/Green", "orbit": "Onboarding/Red", "pylon": "Renewal/Green",
+	"quarry": "Nurturing/Green", "redwood": "Renewal/Yellow", "sable": "Onboarding/Yellow",
 }
 
 var (
-	atRisk         = []string{"cobalt", "fjord", "initech", "mosaic", "orbit", "umbrella"}
+	// redwood and sable are AtRisk on their warehouse data: open tickets,
+	// an overdue invoice.
+	atRisk         = []string{"cobalt", "fjord", "initech", "mosaic", "orbit", "umbrella", "redwood", "sable"}
 	expansionReady = []string{"dunder", "hooli", "lumen"}
-	renewalCalls   = []string{"cobalt", "emberly", "initech", "ironwood", "pylon"}
+	renewalCalls   = []string{"cobalt", "emberly", "initech", "ironwood", "pylon", "redwood"}
 	// placedInRenewal are within 60 days of renewal when the demo starts:
 	// their first evaluation places them in Renewal.
-	placedInRenewal = []string{"cobalt", "initech", "ironwood", "pylon"}
+	placedInRenewal = []string{"cobalt", "initech", "ironwood", "pylon", "redwood"}
 )
 
 // scenario checks, with kubectl, that the demo reaches its story within two
@@ -67,6 +70,8 @@ func scenario(e *env) {
 			"smb:{.status.accounts}":                              "9",
 			"enterprise:{.status.accounts}":                       "5",
 			"startup:{.status.accounts}":                          "6",
+			"warehouse:{.status.accounts}":                        "3",
+			"warehouse:{.status.bands.Yellow}":                    "2",
 			"smb:{.status.stages.Renewal}":                        "3",
 			"smb:{.status.stages.Churned}":                        "1",
 			"enterprise:{.status.stages.Expansion}":               "1",
@@ -144,6 +149,8 @@ func scenario(e *env) {
 			`successoperator_account_health_band{account="acme",band="Red",namespace="customers",plan="smb"} 1`,
 			`successoperator_webhook_deliveries_total{result="success"}`,
 			`successoperator_source_values_total{namespace="customers",plan="smb",result="success",source="telemetry",source_type="prometheus"}`,
+			`successoperator_source_values_total{namespace="customers",plan="warehouse",result="success",source="warehouse",source_type="sql"}`,
+			`successoperator_source_values_total{namespace="customers",plan="warehouse",result="success",source="supportdesk",source_type="http"}`,
 		} {
 			if !strings.Contains(body, series) {
 				return "missing " + series

@@ -204,8 +204,9 @@ func (c *Collectors) want(key types.NamespacedName, t sources.Target) {
 	c.wanted[key][t.Name] = t
 }
 
-// run collects once at once, then every interval or on wake, a wake
-// waiting until minWakeGap has passed since the last collection began.
+// run collects once at once, then every interval (from the start of one
+// collection to the start of the next) or on wake, a wake waiting until
+// minWakeGap has passed since the last collection began.
 func (c *Collectors) run(ctx context.Context, key types.NamespacedName, plan *csv1alpha1.SuccessPlan, wake <-chan struct{}) {
 	log := ctrl.LoggerFrom(ctx).WithValues("successplan", key)
 	interval := plan.Spec.GetInterval()
@@ -215,7 +216,10 @@ func (c *Collectors) run(ctx context.Context, key types.NamespacedName, plan *cs
 		if err := c.collect(ctx, key, plan); err != nil && ctx.Err() == nil {
 			log.Error(err, "Collecting measures")
 		}
-		timer := c.Clock.NewTimer(interval)
+		// The next collection is due an interval after this one began, not
+		// after it ended: a long pull (a large fleet) does not stretch the
+		// interval.
+		timer := c.Clock.NewTimer(max(interval-c.Clock.Since(last), 0))
 		select {
 		case <-ctx.Done():
 			timer.Stop()

@@ -399,3 +399,34 @@ func TestAFirstValueTheStatusShowsEnqueuesNothing(t *testing.T) {
 		t.Errorf("the shown account's value is stored: %+v, %v", v, ok)
 	}
 }
+
+// TestALongCollectionDoesNotStretchTheInterval: the next collection is due
+// an interval after the last one began: a pull that takes a third of the
+// interval leaves two thirds to wait, not a whole interval.
+func TestALongCollectionDoesNotStretchTheInterval(t *testing.T) {
+	clk := testingclock.NewFakeClock(time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC))
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if hits.Add(1) == 1 {
+			clk.Step(20 * time.Minute) // the first pull takes a third of the hour
+		}
+		fmt.Fprint(w, `{"open": 3}`)
+	}))
+	defer srv.Close()
+	ns := newNamespace(t)
+	plan := httpPlan(ns, srv.URL+"/{{ .Name }}")
+	create(t, plan, account(ns, "active", false))
+	c := &Collectors{Client: k8sClient, Secrets: k8sClient, Store: sources.NewStore(), Clock: clk,
+		Changed: make(chan event.GenericEvent, 8)}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = c.Start(ctx) }()
+	waitFor(t, "Start", func() bool {
+		c.Ensure(plan)
+		_, ok := c.Running(types.NamespacedName{Namespace: ns, Name: plan.Name})
+		return ok
+	})
+	waitFor(t, "the first collection to wait on its interval", func() bool { return hits.Load() == 1 && clk.HasWaiters() })
+	clk.Step(40 * time.Minute)
+	waitFor(t, "the next collection, an hour after the first began", func() bool { return hits.Load() == 2 })
+}

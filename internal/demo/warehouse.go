@@ -9,9 +9,10 @@ import (
 	"strconv"
 	"time"
 
-	"customersuccess.dev/success-operator/internal/testenv"
 	"github.com/jackc/pgx/v5"
 	"k8s.io/apimachinery/pkg/util/wait"
+
+	"customersuccess.dev/success-operator/internal/testenv"
 )
 
 // Customer is a customer of the demo's data warehouse and support desk, by

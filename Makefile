@@ -113,7 +113,7 @@ $(CONTROLPLANE_BIN) &: $(CONTROLPLANE_SRC)
 # private one with initdb in a temporary directory); nothing is done when
 # it is installed.
 .PHONY: postgres
-postgres: ## Install PostgreSQL's server from Debian's packages when missing (the sql source's tests).
+postgres: ## Install PostgreSQL's server from Debian's packages when missing (the sql source's tests, the demo's warehouse).
 	@ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || command -v postgres >/dev/null || { \
 		echo "Installing PostgreSQL from Debian's packages"; \
 		$(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postgresql; }

@@ -241,21 +241,6 @@ func kstatusOf(g Gomega, obj runtime.Object) kstatus.Status {
 	return res.Status
 }
 
-// staleClient reads one account as it was when the test took its copy:
-// a cache that has not seen the last write yet.
-type staleClient struct {
-	client.Client
-	stale *csv1alpha1.CustomerAccount
-}
-
-func (c *staleClient) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
-	if a, ok := obj.(*csv1alpha1.CustomerAccount); ok && key == client.ObjectKeyFromObject(c.stale) {
-		c.stale.DeepCopyInto(a)
-		return nil
-	}
-	return c.Client.Get(ctx, key, obj, opts...)
-}
-
 // TestEventsGoOutWithTheStatusTheyReport: an evaluation records its Events
 // only once its status write stored what they report. An evaluation of a
 // stale copy computes the same transition again, and its write conflicts:
@@ -292,7 +277,7 @@ func TestEventsGoOutWithTheStatusTheyReport(t *testing.T) {
 
 	// The copy read before that write computes the same transition; its
 	// write conflicts, and it records no Event.
-	res, err := reconciler(&staleClient{Client: k8sClient, stale: placed}).Reconcile(t.Context(), req)
+	res, err := reconciler(&staleReader{Client: k8sClient, stale: placed}).Reconcile(t.Context(), req)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(res.RequeueAfter).To(Equal(staleCopyRetry))
 	g.Expect(recordedEvents(rec)).To(BeEmpty())

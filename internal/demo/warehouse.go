@@ -48,11 +48,11 @@ func readerLogin(name, password string) []string {
 	}
 }
 
-// SyncWarehouse writes the scenario's customers as they are now into the
+// syncWarehouse writes the scenario's customers as they are now into the
 // warehouse's tables, as the product's support desk and billing feeds
 // would: it opens or closes tickets to the ramp's count, and moves the
 // due date of each customer's open invoice.
-func (s *Simulator) SyncWarehouse(ctx context.Context, conn *pgx.Conn) error {
+func (s *Simulator) syncWarehouse(ctx context.Context, conn *pgx.Conn) error {
 	s.mu.Lock()
 	elapsed := s.now().Sub(s.start)
 	customers := s.customers
@@ -105,9 +105,8 @@ func syncCustomer(ctx context.Context, tx pgx.Tx, c Customer, elapsed time.Durat
 }
 
 // RunWarehouse creates the warehouse's tables in the database of dsn when
-// missing and syncs them, then syncs them every interval until ctx ends,
-// over one connection; it reports a later failed sync through report and
-// goes on.
+// missing, then syncs them at once and every interval until ctx ends, over
+// one connection; it reports a failed sync through report and goes on.
 func (s *Simulator) RunWarehouse(ctx context.Context, dsn string, every time.Duration, report func(error)) error {
 	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
@@ -119,14 +118,10 @@ func (s *Simulator) RunWarehouse(ctx context.Context, dsn string, every time.Dur
 			return err
 		}
 	}
-	if err := s.SyncWarehouse(ctx, conn); err != nil {
-		_ = conn.Close(context.Background())
-		return err
-	}
 	go func() {
 		defer func() { _ = conn.Close(context.Background()) }()
 		wait.UntilWithContext(ctx, func(ctx context.Context) {
-			if err := s.SyncWarehouse(ctx, conn); err != nil && ctx.Err() == nil && report != nil {
+			if err := s.syncWarehouse(ctx, conn); err != nil && ctx.Err() == nil && report != nil {
 				report(err)
 			}
 		}, every)

@@ -97,7 +97,8 @@ func formatPeriod(d time.Duration) string {
 // when the account's contribution to it changed (a new score within the
 // same band, or the operator's own write of unchanged figures, enqueues
 // nothing). No list is read, so nothing can fail, and the delaying queue
-// merges the requests of a burst into one.
+// merges the requests of a burst into one; the event that completes a
+// plan's evaluation enqueues it at once.
 type bookAccounts struct{ book *portfolio.Book }
 
 func (h bookAccounts) enqueue(q workqueue.TypedRateLimitingInterface[reconcile.Request], plans []types.NamespacedName) {
@@ -106,17 +107,28 @@ func (h bookAccounts) enqueue(q workqueue.TypedRateLimitingInterface[reconcile.R
 	}
 }
 
+// observe records a created or changed account. The change that finishes
+// the evaluation of its plan (the last of a cold start or of a plan
+// change) recounts the plan at once, not an aggregationDelay later.
+func (h bookAccounts) observe(q workqueue.TypedRateLimitingInterface[reconcile.Request], a *csv1alpha1.CustomerAccount) {
+	plans, completed := h.book.Observe(a)
+	if completed {
+		q.Add(reconcile.Request{NamespacedName: types.NamespacedName{Namespace: a.Namespace, Name: a.Status.Plan}})
+	}
+	h.enqueue(q, plans)
+}
+
 // Create implements handler.EventHandler.
 func (h bookAccounts) Create(_ context.Context, ev event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 	if a, ok := ev.Object.(*csv1alpha1.CustomerAccount); ok {
-		h.enqueue(q, h.book.Observe(a))
+		h.observe(q, a)
 	}
 }
 
 // Update implements handler.EventHandler.
 func (h bookAccounts) Update(_ context.Context, ev event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 	if a, ok := ev.ObjectNew.(*csv1alpha1.CustomerAccount); ok {
-		h.enqueue(q, h.book.Observe(a))
+		h.observe(q, a)
 	}
 }
 

@@ -8,7 +8,11 @@
 //
 // A Book is fed from the informer's events with the objects the cache
 // holds: it keeps a pointer to each account's latest object, one map entry
-// per account, and never modifies one. It is safe for concurrent use.
+// per account, and never modifies one. A change that keeps the account's
+// spec (its metadata.generation), such as the operator's own status
+// writes, moves only what the status says: the ledger is read again only
+// when the at-risk flag flips, for the MRR it moves. It is safe for
+// concurrent use.
 package portfolio
 
 import (
@@ -30,11 +34,16 @@ type Book struct {
 	plans map[types.NamespacedName]*plan
 	// accounts are the latest objects seen, by key.
 	accounts map[types.NamespacedName]*csv1alpha1.CustomerAccount
+	// unevaluated counts, per namespace, the accounts whose status does not
+	// describe their spec yet (status.observedGeneration behind
+	// metadata.generation).
+	unevaluated map[string]int
 }
 
 // NewBook returns an empty book.
 func NewBook() *Book {
-	return &Book{plans: map[types.NamespacedName]*plan{}, accounts: map[types.NamespacedName]*csv1alpha1.CustomerAccount{}}
+	return &Book{plans: map[types.NamespacedName]*plan{}, accounts: map[types.NamespacedName]*csv1alpha1.CustomerAccount{},
+		unevaluated: map[string]int{}}
 }
 
 // plan is the summed contributions of one plan's accounts over one
@@ -74,6 +83,18 @@ func day(t time.Time) time.Time {
 
 // contribution is what one account adds to its plan's portfolio.
 type contribution struct {
+	standing
+	// mrr is nil when the ledger cannot be summed: the account is left out
+	// of MRR, MRR at risk and the KPIs.
+	mrr *big.Rat
+	// sums are the account's KPI figures; nil when its ledger or
+	// acquisition cost is invalid (kpiErr), which fails the plan's KPIs.
+	sums   *kpi.Sums
+	kpiErr error
+}
+
+// standing is the part of a contribution the account's status decides.
+type standing struct {
 	stage string
 	band  csv1alpha1.Band
 	// waits: the account is evaluated by the operator (not suspended, not
@@ -81,28 +102,27 @@ type contribution struct {
 	// unscored.
 	waits      bool
 	generation int64
-	// mrr is nil when the ledger cannot be summed: the account is left out
-	// of MRR, MRR at risk and the KPIs.
-	mrr    *big.Rat
+	// atRisk: AtRisk or Red; its MRR counts as at risk.
 	atRisk bool
-	// sums are the account's KPI figures; nil when its ledger or
-	// acquisition cost is invalid (kpiErr), which fails the plan's KPIs.
-	sums   *kpi.Sums
-	kpiErr error
+}
+
+func standingOf(a *csv1alpha1.CustomerAccount) standing {
+	s := standing{stage: a.Status.Stage}
+	if h := a.Status.Health; h != nil {
+		s.band, s.generation = h.Band, h.PlanGeneration
+	}
+	s.waits = !a.Spec.Suspend && !meta.IsStatusConditionTrue(a.Status.Conditions, csv1alpha1.StalledCondition)
+	s.atRisk = evaluate.AtRisk(a.Status.Conditions, a.Status.Health)
+	return s
 }
 
 func contributionOf(a *csv1alpha1.CustomerAccount, w window) contribution {
-	c := contribution{stage: a.Status.Stage}
-	if h := a.Status.Health; h != nil {
-		c.band, c.generation = h.Band, h.PlanGeneration
-	}
-	c.waits = !a.Spec.Suspend && !meta.IsStatusConditionTrue(a.Status.Conditions, csv1alpha1.StalledCondition)
+	c := contribution{standing: standingOf(a)}
 	mrr, _, err := kpi.MRR(a.Spec.Contract.Revenue, w.end)
 	if err != nil {
 		return c
 	}
 	c.mrr = mrr
-	c.atRisk = evaluate.AtRisk(a.Status.Conditions, a.Status.Health)
 	sums, err := kpi.NewSums(w.end, w.period)
 	if err == nil {
 		err = sums.Add(kpi.Account{Ledger: a.Spec.Contract.Revenue, Surveys: a.Spec.Signals.Surveys,
@@ -118,8 +138,7 @@ func contributionOf(a *csv1alpha1.CustomerAccount, w window) contribution {
 
 // equal reports whether two contributions add the same to a portfolio.
 func (c contribution) equal(o contribution) bool {
-	if c.stage != o.stage || c.band != o.band || c.waits != o.waits || c.generation != o.generation ||
-		c.atRisk != o.atRisk || (c.mrr == nil) != (o.mrr == nil) || (c.sums == nil) != (o.sums == nil) ||
+	if c.standing != o.standing || (c.mrr == nil) != (o.mrr == nil) || (c.sums == nil) != (o.sums == nil) ||
 		(c.kpiErr == nil) != (o.kpiErr == nil) {
 		return false
 	}
@@ -127,6 +146,13 @@ func (c contribution) equal(o contribution) bool {
 		return false
 	}
 	return c.sums == nil || c.sums.Equal(o.sums)
+}
+
+// sameSpec reports whether two objects of an account carry the same spec:
+// the API server gives every new spec a new generation (an object it did
+// not store, of generation 0, is never taken for the same).
+func sameSpec(a, b *csv1alpha1.CustomerAccount) bool {
+	return a.Generation == b.Generation && a.Generation != 0
 }
 
 // totals are a plan's summed contributions.
@@ -160,16 +186,7 @@ func (t *totals) apply(c contribution, sign int) {
 		n = -1
 	}
 	t.accounts += n
-	if c.stage != "" {
-		t.stages[c.stage] += n
-	}
-	if c.band != "" {
-		t.bands[c.band] += n
-	}
-	if c.waits {
-		t.waiting += n
-		t.byGeneration[c.generation] += n
-	}
+	t.count(c.standing, n)
 	if c.mrr != nil {
 		add(t.mrr, c.mrr, n)
 		if c.atRisk {
@@ -187,6 +204,38 @@ func (t *totals) apply(c contribution, sign int) {
 	}
 }
 
+// count adds the counts of a standing to t, n being 1 or -1.
+func (t *totals) count(s standing, n int32) {
+	if s.stage != "" {
+		t.stages[s.stage] += n
+	}
+	if s.band != "" {
+		t.bands[s.band] += n
+	}
+	if s.waits {
+		t.waiting += n
+		t.byGeneration[s.generation] += n
+	}
+}
+
+// restand moves an account of an unchanged spec from one standing to
+// another; mrr returns its MRR (nil when its ledger cannot be summed), read
+// only when the at-risk flag flips.
+func (t *totals) restand(from, to standing, mrr func() *big.Rat) {
+	t.count(from, -1)
+	t.count(to, 1)
+	if from.atRisk == to.atRisk {
+		return
+	}
+	if m := mrr(); m != nil {
+		if to.atRisk {
+			add(t.atRisk, m, 1)
+		} else {
+			add(t.atRisk, m, -1)
+		}
+	}
+}
+
 func add(sum, x *big.Rat, sign int32) {
 	if sign < 0 {
 		sum.Sub(sum, x)
@@ -198,14 +247,27 @@ func add(sum, x *big.Rat, sign int32) {
 // Observe records the latest object of an account, created or changed,
 // and returns the plans whose portfolio it changed: the plan its
 // status.plan names before and after the change, when the account's
-// contribution to it changed.
-func (b *Book) Observe(a *csv1alpha1.CustomerAccount) []types.NamespacedName {
+// contribution to it changed. completed reports that the change finished
+// the evaluation of the plan its status.plan names: afterwards, and not
+// before, no account of the namespace awaits the evaluation of its spec
+// and every account the plan evaluates is scored with one plan
+// generation, this account's. Such a change is worth a recount at once:
+// it is the last of a burst.
+func (b *Book) Observe(a *csv1alpha1.CustomerAccount) (changed []types.NamespacedName, completed bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	key := types.NamespacedName{Namespace: a.Namespace, Name: a.Name}
 	old := b.accounts[key]
+	target, generation := types.NamespacedName{Namespace: a.Namespace, Name: a.Status.Plan}, int64(0)
+	if a.Status.Health != nil {
+		generation = a.Status.Health.PlanGeneration
+	}
+	before := b.evaluated(target, generation)
 	b.accounts[key] = a
-	return b.move(old, a)
+	b.count(old, -1)
+	b.count(a, 1)
+	changed = b.move(old, a)
+	return changed, len(changed) > 0 && !before && b.evaluated(target, generation)
 }
 
 // Forget drops a deleted account and returns the plan whose portfolio it
@@ -219,7 +281,31 @@ func (b *Book) Forget(a *csv1alpha1.CustomerAccount) []types.NamespacedName {
 		return nil
 	}
 	delete(b.accounts, key)
+	b.count(old, -1)
 	return b.move(old, nil)
+}
+
+// count adds n to the unevaluated accounts of a's namespace when a's
+// status is behind its spec; a nil a counts nothing.
+func (b *Book) count(a *csv1alpha1.CustomerAccount, n int) {
+	if a == nil || a.Status.ObservedGeneration == a.Generation {
+		return
+	}
+	b.unevaluated[a.Namespace] += n
+	if b.unevaluated[a.Namespace] == 0 {
+		delete(b.unevaluated, a.Namespace)
+	}
+}
+
+// evaluated reports whether no account of the plan's namespace awaits the
+// evaluation of its spec and every account the plan evaluates is scored
+// with plan generation g; false before the plan's first Snapshot.
+func (b *Book) evaluated(key types.NamespacedName, g int64) bool {
+	p := b.plans[key]
+	if key.Name == "" || g == 0 || p == nil || p.totals == nil || b.unevaluated[key.Namespace] > 0 {
+		return false
+	}
+	return p.totals.waiting == p.totals.byGeneration[g]
 }
 
 // move replaces account old (nil when new) by cur (nil when deleted) in
@@ -235,6 +321,20 @@ func (b *Book) move(old, cur *csv1alpha1.CustomerAccount) []types.NamespacedName
 	if from == to && from.Name != "" {
 		p := b.plans[from]
 		if p.totals == nil {
+			return []types.NamespacedName{from}
+		}
+		if sameSpec(old, cur) {
+			before, after := standingOf(old), standingOf(cur)
+			if before == after {
+				return nil
+			}
+			p.totals.restand(before, after, func() *big.Rat {
+				mrr, _, err := kpi.MRR(cur.Spec.Contract.Revenue, p.w.end)
+				if err != nil {
+					return nil
+				}
+				return mrr
+			})
 			return []types.NamespacedName{from}
 		}
 		before, after := contributionOf(old, p.w), contributionOf(cur, p.w)

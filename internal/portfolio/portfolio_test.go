@@ -123,13 +123,18 @@ func TestBookEqualsRecount(t *testing.T) {
 				switch k := r.IntN(20); {
 				case k < 12:
 					a := randomAccount(r, name)
-					if cur, ok := accts[name]; ok && r.IntN(2) == 0 {
-						// A status-only change keeps the spec.
-						a.Spec = *cur.Spec.DeepCopy()
+					// As the API server stores it: a new spec is a new
+					// generation, a status-only change keeps both.
+					a.Generation = 1
+					if cur, ok := accts[name]; ok {
+						a.Generation = cur.Generation + 1
+						if r.IntN(2) == 0 {
+							a.Spec, a.Generation = *cur.Spec.DeepCopy(), cur.Generation
+						}
 					}
 					what = "observe " + name
 					accts[name] = a
-					changed = b.Observe(a)
+					changed, _ = b.Observe(a)
 				case k < 15:
 					if cur, ok := accts[name]; ok {
 						what = "forget " + name
@@ -140,7 +145,7 @@ func TestBookEqualsRecount(t *testing.T) {
 					// The same object again (a resync) changes nothing.
 					if cur, ok := accts[name]; ok {
 						what = "resync " + name
-						if got := b.Observe(cur.DeepCopy()); len(got) != 0 {
+						if got, _ := b.Observe(cur.DeepCopy()); len(got) != 0 {
 							t.Fatalf("step %d: a resync changed %v", step, got)
 						}
 					}
@@ -187,7 +192,7 @@ func TestObserveReportsChanges(t *testing.T) {
 	} {
 		next := acme.DeepCopy()
 		tc.change(next)
-		got := b.Observe(next)
+		got, _ := b.Observe(next)
 		if fmt.Sprint(got) != fmt.Sprint(tc.want) {
 			t.Errorf("%s: changed %v, want %v", tc.name, got, tc.want)
 		}
@@ -208,8 +213,71 @@ func TestObserveReportsChanges(t *testing.T) {
 	next := acme.DeepCopy()
 	b.Observe(acme)
 	next.Status.Health.Score++
-	if got := b.Observe(next); fmt.Sprint(got) != fmt.Sprint([]types.NamespacedName{ent}) {
+	if got, _ := b.Observe(next); fmt.Sprint(got) != fmt.Sprint([]types.NamespacedName{ent}) {
 		t.Errorf("before the first snapshot: changed %v, want [%v]", got, ent)
+	}
+}
+
+// TestObserveReportsCompletion checks which change completes a plan's
+// evaluation: the last account of a cold start and of a plan change to be
+// scored, and the evaluation of a changed spec; not a band change, not an
+// account still waiting, and nothing before the plan's first snapshot.
+func TestObserveReportsCompletion(t *testing.T) {
+	key := types.NamespacedName{Namespace: ns, Name: "smb"}
+	b := NewBook()
+	// A cold start: three accounts, not evaluated yet.
+	accts := make([]*csv1alpha1.CustomerAccount, 3)
+	for i := range accts {
+		accts[i] = &csv1alpha1.CustomerAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprint("a", i), Generation: 1}}
+		if _, completed := b.Observe(accts[i]); completed {
+			t.Fatalf("a new account completed the plan")
+		}
+	}
+	evaluate := func(i int, planGeneration int64, band csv1alpha1.Band) bool {
+		a := accts[i].DeepCopy()
+		a.Status.Plan, a.Status.ObservedGeneration = key.Name, a.Generation
+		a.Status.Health = &csv1alpha1.HealthStatus{Band: band, PlanGeneration: planGeneration}
+		accts[i] = a
+		_, completed := b.Observe(a)
+		return completed
+	}
+	for i, tc := range []struct {
+		name      string
+		change    func() bool
+		completed bool
+	}{
+		{"the first account of three is scored, and the plan counted", func() bool {
+			completed := evaluate(0, 1, csv1alpha1.BandGreen)
+			b.Snapshot(key, 1, t0, 24*time.Hour)
+			return completed
+		}, false},
+		{"the second", func() bool { return evaluate(1, 1, csv1alpha1.BandGreen) }, false},
+		{"the last", func() bool { return evaluate(2, 1, csv1alpha1.BandGreen) }, true},
+		{"a band change of an evaluated plan", func() bool { return evaluate(2, 1, csv1alpha1.BandRed) }, false},
+		{"a plan change: the first account scored again", func() bool { return evaluate(0, 2, csv1alpha1.BandGreen) }, false},
+		{"the second", func() bool { return evaluate(1, 2, csv1alpha1.BandGreen) }, false},
+		{"the last", func() bool { return evaluate(2, 2, csv1alpha1.BandGreen) }, true},
+		{"a spec change", func() bool {
+			a := accts[1].DeepCopy()
+			a.Generation++
+			accts[1] = a
+			_, completed := b.Observe(a)
+			return completed
+		}, false},
+		{"another account's band while a spec waits", func() bool { return evaluate(0, 2, csv1alpha1.BandYellow) }, false},
+		{"the changed spec evaluated", func() bool { return evaluate(1, 2, csv1alpha1.BandYellow) }, true},
+	} {
+		if got := tc.change(); got != tc.completed {
+			t.Errorf("step %d, %s: completed %v, want %v", i, tc.name, got, tc.completed)
+		}
+	}
+
+	// Before the plan's first snapshot nothing is counted, so nothing
+	// completes.
+	b = NewBook()
+	a := accts[0].DeepCopy()
+	if _, completed := b.Observe(a); completed {
+		t.Errorf("before the first snapshot: completed")
 	}
 }
 

@@ -59,9 +59,17 @@ func (r *CustomerAccountReconciler) reconcileHealth(_ context.Context, s *accoun
 	return proceed, nil
 }
 
-// account is the account as the pure evaluation reads it.
+// account is the account as the pure evaluation reads it, its expression
+// variable built once per reconcile: the steps that read it run after
+// reconcileRevenue set the MRR, and change only the status, which the
+// variable does not read.
 func (s *accountScope) account() evaluate.Account {
-	return evaluate.Account{Object: s.acct, MRR: s.mrr, Now: s.now}
+	a := evaluate.Account{Object: s.acct, MRR: s.mrr, Now: s.now}
+	if s.accountVar == nil {
+		s.accountVar = a.AccountVar()
+	}
+	a.Var = s.accountVar
+	return a
 }
 
 // bandChangeEvent is the Event of a change from a band to another;

@@ -51,8 +51,8 @@ func summarize(s *accountScope) {
 	if acct.Spec.Suspend {
 		setCondition(acct, metav1.Condition{Type: csv1alpha1.ReadyCondition, Status: metav1.ConditionFalse,
 			Reason: csv1alpha1.SuspendedReason, Message: "spec.suspend is true: evaluation stopped, status keeps its last values"})
-		meta.RemoveStatusCondition(&acct.Status.Conditions, csv1alpha1.StalledCondition)
-		meta.RemoveStatusCondition(&acct.Status.Conditions, csv1alpha1.ReconcilingCondition)
+		removeCondition(&acct.Status.Conditions, csv1alpha1.StalledCondition)
+		removeCondition(&acct.Status.Conditions, csv1alpha1.ReconcilingCondition)
 		return
 	}
 	compactStatus(acct)
@@ -77,13 +77,13 @@ func summarize(s *accountScope) {
 		setCondition(acct, metav1.Condition{Type: csv1alpha1.StalledCondition, Status: metav1.ConditionTrue,
 			Reason: out.reason, Message: out.message})
 	} else {
-		meta.RemoveStatusCondition(&acct.Status.Conditions, csv1alpha1.StalledCondition)
+		removeCondition(&acct.Status.Conditions, csv1alpha1.StalledCondition)
 	}
 	if out.reason == "" && out.waiting != "" {
 		setCondition(acct, metav1.Condition{Type: csv1alpha1.ReconcilingCondition, Status: metav1.ConditionTrue,
 			Reason: csv1alpha1.ProgressingReason, Message: out.waiting})
 	} else {
-		meta.RemoveStatusCondition(&acct.Status.Conditions, csv1alpha1.ReconcilingCondition)
+		removeCondition(&acct.Status.Conditions, csv1alpha1.ReconcilingCondition)
 	}
 }
 
@@ -119,4 +119,13 @@ func healthy(h *csv1alpha1.HealthStatus) metav1.Condition {
 func setCondition(acct *csv1alpha1.CustomerAccount, c metav1.Condition) {
 	c.ObservedGeneration = acct.Generation
 	meta.SetStatusCondition(&acct.Status.Conditions, c)
+}
+
+// removeCondition removes the condition of a type when there is one:
+// meta.RemoveStatusCondition copies the list on every call, and every
+// reconcile removes the conditions it does not set.
+func removeCondition(conditions *[]metav1.Condition, conditionType string) {
+	if meta.FindStatusCondition(*conditions, conditionType) != nil {
+		meta.RemoveStatusCondition(conditions, conditionType)
+	}
 }

@@ -28,8 +28,8 @@ func summarizePlan(s *planScope) {
 		Message: "Every measure names a source and every expression compiles"}
 	ready := metav1.Condition{Type: csv1alpha1.ReadyCondition, Status: metav1.ConditionTrue, Reason: csv1alpha1.ReconciledReason,
 		Message: "Plan is valid"}
-	meta.RemoveStatusCondition(&plan.Status.Conditions, csv1alpha1.StalledCondition)
-	meta.RemoveStatusCondition(&plan.Status.Conditions, csv1alpha1.ReconcilingCondition)
+	removeCondition(&plan.Status.Conditions, csv1alpha1.StalledCondition)
+	removeCondition(&plan.Status.Conditions, csv1alpha1.ReconcilingCondition)
 	switch {
 	case !s.model.Valid():
 		valid.Status, valid.Reason, valid.Message = metav1.ConditionFalse, csv1alpha1.InvalidSpecReason, s.model.Message()
@@ -45,7 +45,7 @@ func summarizePlan(s *planScope) {
 	if c, ok := targetsCondition(plan.Status.Targets); ok {
 		set(c)
 	} else {
-		meta.RemoveStatusCondition(&plan.Status.Conditions, csv1alpha1.TargetsMetCondition)
+		removeCondition(&plan.Status.Conditions, csv1alpha1.TargetsMetCondition)
 	}
 }
 

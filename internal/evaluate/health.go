@@ -21,13 +21,24 @@ type Account struct {
 	MRR *big.Rat
 	// Now is the moment of the evaluation.
 	Now time.Time
+	// Var is the account's expression variable, built once for the steps
+	// of one evaluation (AccountVar); nil builds it where it is needed.
+	Var map[string]any
+}
+
+// AccountVar returns the account's expression variable (expr.AccountVar).
+func (a Account) AccountVar() map[string]any {
+	if a.Var != nil {
+		return a.Var
+	}
+	return expr.AccountVar(expr.Input{Account: a.Object, MRR: a.MRR, Now: a.Now})
 }
 
 // vars returns the expression variables of the account with the health
 // result res, in a stage entered at enteredAt.
 func (a Account) vars(res *health.Result, stage string, enteredAt time.Time) map[string]any {
 	return expr.Vars(expr.Input{Account: a.Object, MRR: a.MRR, Health: res,
-		Stage: stage, StageEnteredAt: enteredAt, Now: a.Now})
+		Stage: stage, StageEnteredAt: enteredAt, Now: a.Now, AccountVar: a.AccountVar()})
 }
 
 // Lookup returns the latest observation of a remote measure of the
@@ -70,7 +81,7 @@ func (in Inputs) NormalizeErrors() field.ErrorList {
 // normalize expression.
 func Measures(a Account, plan *csv1alpha1.SuccessPlan, model *Model, lookup Lookup) Inputs {
 	acct := a.Object
-	accountVar := expr.AccountVar(expr.Input{Account: acct, MRR: a.MRR, Now: a.Now})
+	accountVar := a.AccountVar()
 	kinds := map[string]bool{} // source name -> static
 	for _, s := range plan.Spec.Sources {
 		kinds[s.Name] = s.Static != nil

@@ -248,6 +248,22 @@ func TestVarsMatchTheDeclaredTypes(t *testing.T) {
 	if got, err := p.EvalBool(vars); err != nil || !got {
 		t.Errorf("%s = %v, %v; want true", src, got, err)
 	}
+
+	// An account variable built once serves every Vars of the evaluation,
+	// and is the one read.
+	in := Input{Account: acct, MRR: big.NewRat(3000, 1), Now: now}
+	in.AccountVar = AccountVar(in)
+	mrr, err := c.Compile("account.mrr == 3000.0", Condition, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := mrr.EvalBool(Vars(in)); err != nil || !got {
+		t.Errorf("with the account variable built: %v, %v; want true", got, err)
+	}
+	in.AccountVar = AccountVar(Input{Account: acct, MRR: big.NewRat(1, 1), Now: now})
+	if got, err := mrr.EvalBool(Vars(in)); err != nil || got {
+		t.Errorf("with another account variable: %v, %v; want false", got, err)
+	}
 }
 
 // TestAvailableIsWhatScoringCounts: measures.x.available and

@@ -22,6 +22,9 @@ type Input struct {
 	Stage          string
 	StageEnteredAt time.Time
 	Now            time.Time
+	// AccountVar is the account variable when already built (AccountVar of
+	// the same Account, MRR and Now); nil builds it.
+	AccountVar map[string]any
 }
 
 // AccountVar returns the account variable, of the declared type Account:
@@ -119,8 +122,12 @@ func Vars(in Input) map[string]any {
 		stage["days"] = int64(in.Now.Sub(in.StageEnteredAt) / (24 * time.Hour))
 	}
 	measures, healthVar := healthVars(in.Health)
+	account := in.AccountVar
+	if account == nil {
+		account = AccountVar(in)
+	}
 	return map[string]any{
-		VarAccount:  AccountVar(in),
+		VarAccount:  account,
 		VarMeasures: measures,
 		VarHealth:   healthVar,
 		VarStage:    stage,

@@ -276,14 +276,14 @@ func TestStatusBoundsMatchTheAPI(t *testing.T) {
 	g := NewWithT(t)
 	root, err := testenv.RepoRoot()
 	g.Expect(err).NotTo(HaveOccurred())
-	crdSchema := func(kind string) schema {
+	crdSchema := func(kind string) openAPISchema {
 		b, err := os.ReadFile(filepath.Join(root, "config", "crd", "bases", "customersuccess.dev_"+kind+".yaml"))
 		g.Expect(err).NotTo(HaveOccurred())
 		var crd struct {
 			Spec struct {
 				Versions []struct {
 					Schema struct {
-						OpenAPIV3Schema schema `json:"openAPIV3Schema"`
+						OpenAPIV3Schema openAPISchema `json:"openAPIV3Schema"`
 					} `json:"schema"`
 				} `json:"versions"`
 			} `json:"spec"`
@@ -301,15 +301,16 @@ func TestStatusBoundsMatchTheAPI(t *testing.T) {
 	g.Expect(acctSchema.at("status", "objectives").MaxItems).To(Equal(stageObjectives))
 }
 
-// schema is the part of a CRD's OpenAPI schema the bounds test reads.
-type schema struct {
-	Properties map[string]schema `json:"properties"`
-	Items      *schema           `json:"items"`
-	MaxItems   int               `json:"maxItems"`
+// openAPISchema is the part of a CRD's OpenAPI schema the bounds test
+// reads.
+type openAPISchema struct {
+	Properties map[string]openAPISchema `json:"properties"`
+	Items      *openAPISchema           `json:"items"`
+	MaxItems   int                      `json:"maxItems"`
 }
 
 // at is the schema of a property path.
-func (s schema) at(path ...string) schema {
+func (s openAPISchema) at(path ...string) openAPISchema {
 	for _, p := range path {
 		s = s.Properties[p]
 	}

@@ -30,8 +30,8 @@ type Options struct {
 	AccountConcurrency, PlanConcurrency int
 	// Clock is the time source; nil means the real clock.
 	Clock clock.WithTicker
-	// Client overrides the manager's client, for instance to count writes in
-	// tests; nil means the manager's.
+	// Client overrides the client, for instance to count writes in tests;
+	// nil means one like the manager's (see newClient).
 	Client client.Client
 	// Guard configures outbound HTTP to sources and webhooks.
 	Guard outbound.Options
@@ -71,7 +71,11 @@ func setup(mgr ctrl.Manager, opts Options) (*shared, error) {
 		opts.Clock = clock.RealClock{}
 	}
 	if opts.Client == nil {
-		opts.Client = mgr.GetClient()
+		c, err := newClient(mgr)
+		if err != nil {
+			return nil, err
+		}
+		opts.Client = c
 	}
 	models, err := NewPlanModels()
 	if err != nil {

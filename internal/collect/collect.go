@@ -389,16 +389,17 @@ func (c *Collectors) targets(ctx context.Context, plan *csv1alpha1.SuccessPlan) 
 		c.mu.Unlock()
 		return nil, nil, err
 	}
-	accts := managed.Items
+	// Pointers into the lists: an account is far larger than a pointer.
+	accts := make([]*csv1alpha1.CustomerAccount, 0, len(managed.Items))
+	for i := range managed.Items {
+		accts = append(accts, &managed.Items[i])
+	}
 	if len(unresolved.Items) > 0 {
-		for _, a := range membership.Managed(plan, unresolved.Items, plans.Items) {
-			accts = append(accts, *a)
-		}
+		accts = append(accts, membership.Managed(plan, unresolved.Items, plans.Items)...)
 	}
 	out := make([]sources.Target, 0, len(accts)+len(wanted))
 	health := make(map[string]*csv1alpha1.HealthStatus, len(accts))
-	for i := range accts {
-		a := &accts[i]
+	for _, a := range accts {
 		delete(wanted, a.Name)
 		if !a.Spec.Suspend {
 			out = append(out, sources.Target{Name: a.Name, Namespace: a.Namespace, ExternalIDs: a.Spec.ExternalIDs})

@@ -114,7 +114,6 @@ func (a *rawAPI) list(ctx context.Context, path string, item func(raw json.RawMe
 // ERROR event, a Status) that the benchmark reads.
 type object struct {
 	Kind     string `json:"kind"`
-	Code     int    `json:"code"`
 	Metadata struct {
 		Name            string `json:"name"`
 		ResourceVersion string `json:"resourceVersion"`
@@ -152,18 +151,33 @@ func (a *rawAPI) watch(ctx context.Context, path, rv string, fn func(watchEvent)
 	defer func() { _ = resp.Body.Close() }()
 	dec := json.NewDecoder(resp.Body)
 	for {
-		var ev watchEvent
-		if err := dec.Decode(&ev); err != nil {
+		// The object is read once the type is known: an ERROR event
+		// carries a Status, whose status is a string.
+		var raw struct {
+			Type   string          `json:"type"`
+			Object json.RawMessage `json:"object"`
+		}
+		if err := dec.Decode(&raw); err != nil {
 			if ctx.Err() != nil || errors.Is(err, io.EOF) {
 				return rv, nil
 			}
 			return rv, err
 		}
-		if ev.Type == "ERROR" {
-			if ev.Object.Code == http.StatusGone {
+		if raw.Type == "ERROR" {
+			var status struct {
+				Code int `json:"code"`
+			}
+			if err := json.Unmarshal(raw.Object, &status); err != nil {
+				return rv, err
+			}
+			if status.Code == http.StatusGone {
 				return rv, errExpired
 			}
-			return rv, fmt.Errorf("watch %s: error event, code %d", path, ev.Object.Code)
+			return rv, fmt.Errorf("watch %s: error event, code %d", path, status.Code)
+		}
+		ev := watchEvent{Type: raw.Type}
+		if err := json.Unmarshal(raw.Object, &ev.Object); err != nil {
+			return rv, err
 		}
 		rv = ev.Object.Metadata.ResourceVersion
 		if ev.Type != "BOOKMARK" {

@@ -23,6 +23,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
@@ -281,15 +282,25 @@ func clusterInput(ctx context.Context, o *rootOptions, doc *unstructured.Unstruc
 	if err != nil {
 		return nil, err
 	}
-	current := &csv1alpha1.SuccessPlan{}
-	err = c.Get(ctx, client.ObjectKey{Namespace: ns, Name: doc.GetName()}, current)
-	switch {
-	case apierrors.IsNotFound(err):
-		err = c.Create(ctx, doc, client.DryRunAll, client.FieldValidation("Strict"))
-	case err == nil:
-		doc.SetResourceVersion(current.ResourceVersion)
-		err = c.Update(ctx, doc, client.DryRunAll, client.FieldValidation("Strict"))
-	}
+	// The update carries the resourceVersion read: the operator writing
+	// the plan's status in between is a conflict, and the dry run is tried
+	// again on the plan as it is then.
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		attempt := doc.DeepCopy()
+		current := &csv1alpha1.SuccessPlan{}
+		err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: doc.GetName()}, current)
+		switch {
+		case apierrors.IsNotFound(err):
+			err = c.Create(ctx, attempt, client.DryRunAll, client.FieldValidation("Strict"))
+		case err == nil:
+			attempt.SetResourceVersion(current.ResourceVersion)
+			err = c.Update(ctx, attempt, client.DryRunAll, client.FieldValidation("Strict"))
+		}
+		if err == nil {
+			doc = attempt
+		}
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}

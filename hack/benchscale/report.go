@@ -27,6 +27,7 @@ func rows(c config) []row {
 		{"CPU per account, operator (ms)", func(r *result) string { return perAccountMS(median(r.OperatorCPU), r.N) }, ""},
 		{"CPU per account, bare status loop (ms)", func(r *result) string { return perAccountMS(median(r.BareCPU), r.N) }, ""},
 		{"CPU, operator / bare", func(r *result) string { return ratio(median(r.OperatorCPU), median(r.BareCPU)) }, "<= 2"},
+		{"account status writes per account, operator cold start", func(r *result) string { return writesPerAccount(r) }, "1"},
 		{"live heap of the manager (MB)", func(r *result) string { return mb(r.LiveHeap) }, ""},
 		{"live heap of the manager, no accounts (MB)", func(r *result) string { return mb(r.EmptyHeap) }, ""},
 		{"live heap per account, above no accounts (KiB)", func(r *result) string { return kib(heapPerAccount(r)) }, ""},
@@ -49,6 +50,15 @@ func rows(c config) []row {
 // account, in bytes.
 func heapPerAccount(r *result) float64 {
 	return (r.LiveHeap - r.EmptyHeap) / float64(r.N)
+}
+
+// writesPerAccount is the median of the operator's account status writes
+// in a cold start, per account.
+func writesPerAccount(r *result) string {
+	if len(r.OperatorWrites) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%.2f", float64(median(r.OperatorWrites))/float64(r.N))
 }
 
 // queriesPerInterval is the idle window's query count per interval.

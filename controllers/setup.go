@@ -16,7 +16,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
-	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
 	"customersuccess.dev/success-operator/internal/actions"
 	"customersuccess.dev/success-operator/internal/collect"
 	"customersuccess.dev/success-operator/internal/outbound"
@@ -81,7 +80,7 @@ func setup(mgr ctrl.Manager, opts Options) (*shared, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := indexPlanField(mgr); err != nil {
+	if err := indexPlans(context.Background(), mgr.GetCache()); err != nil {
 		return nil, err
 	}
 	if opts.Registry == nil {
@@ -96,6 +95,7 @@ func setup(mgr ctrl.Manager, opts Options) (*shared, error) {
 	changed := make(chan event.GenericEvent, 1024)
 	collectors := &collect.Collectors{
 		Client:  opts.Client,
+		Members: members(mgr.GetCache()),
 		Secrets: mgr.GetAPIReader(),
 		Store:   store,
 		Clock:   opts.Clock,
@@ -144,15 +144,4 @@ func setup(mgr ctrl.Manager, opts Options) (*shared, error) {
 		Concurrency: opts.AccountConcurrency,
 	}).SetupWithManager(mgr)
 	return &shared{Models: models, Store: store, Collectors: collectors}, err
-}
-
-// indexPlanField indexes the cached accounts by status.plan, so that the
-// accounts of a plan, and those not resolved yet, are listed without
-// reading the others.
-func indexPlanField(mgr ctrl.Manager) error {
-	return mgr.GetFieldIndexer().IndexField(context.Background(), &csv1alpha1.CustomerAccount{}, csv1alpha1.PlanField,
-		func(obj client.Object) []string {
-			// Accounts not resolved yet are indexed under "".
-			return []string{obj.(*csv1alpha1.CustomerAccount).Status.Plan}
-		})
 }

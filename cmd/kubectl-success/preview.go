@@ -477,10 +477,14 @@ func buildPreview(in *previewInput) *previewResult {
 	} else {
 		plans = append(plans, *plan)
 	}
-	managed := membership.Managed(plan, in.accounts, plans)
+	accts := make([]*csv1alpha1.CustomerAccount, len(in.accounts))
+	for i := range in.accounts {
+		accts[i] = &in.accounts[i]
+	}
+	managed := membership.Managed(plan, accts, plans)
 	sort.Slice(managed, func(i, j int) bool { return managed[i].Name < managed[j].Name })
 	if current != nil {
-		for _, a := range membership.Managed(current, in.accounts, in.plans) {
+		for _, a := range membership.Managed(current, accts, in.plans) {
 			if !slices.Contains(managed, a) {
 				res.Leaving = append(res.Leaving, a.Name)
 			}

@@ -37,9 +37,10 @@ const minWakeGap = 5 * time.Second
 // accounts, keeps the values in the Store, and enqueues only the accounts
 // whose values changed.
 type Collectors struct {
-	// Client lists the accounts of a plan by their status.plan field
-	// (csv1alpha1.PlanField): the manager's cache, which indexes it.
+	// Client lists the plans of a namespace: the manager's cache.
 	Client client.Client
+	// Members reads the accounts of a plan by their status.plan.
+	Members Members
 	// Secrets reads credentials with a direct get: no Secret cache.
 	Secrets client.Reader
 	// Store receives the pulled values, per plan.
@@ -62,6 +63,11 @@ type Collectors struct {
 	// takes them.
 	wanted map[types.NamespacedName]map[string]sources.Target
 }
+
+// Members returns the accounts of namespace ns whose status.plan is plan,
+// and with plan "" those not resolved yet. They are shared with the
+// cache: a collection only reads them.
+type Members func(ctx context.Context, ns, plan string) ([]*csv1alpha1.CustomerAccount, error)
 
 // SourceObserver records what source requests did.
 type SourceObserver interface {
@@ -360,25 +366,23 @@ func failures(samples map[string]sources.Sample) int {
 }
 
 // targets lists the unsuspended accounts whose plan is this one, with the
-// health their cached status shows (read only), read
-// from the cache's index on status.plan without copies: those whose
-// status.plan names it, those not resolved yet (no status.plan) that it
-// selects, and those woken for since the last collection (resolved to it,
-// their status.plan not written yet).
+// health their cached status shows (read only), read through Members:
+// those whose status.plan names it, those not resolved yet (no
+// status.plan) that it selects, and those woken for since the last
+// collection (resolved to it, their status.plan not written yet).
 func (c *Collectors) targets(ctx context.Context, plan *csv1alpha1.SuccessPlan) ([]sources.Target, map[string]*csv1alpha1.HealthStatus, error) {
 	key := types.NamespacedName{Namespace: plan.Namespace, Name: plan.Name}
 	c.mu.Lock()
 	wanted := c.wanted[key]
 	delete(c.wanted, key)
 	c.mu.Unlock()
-	managed, unresolved, plans := &csv1alpha1.CustomerAccountList{}, &csv1alpha1.CustomerAccountList{}, &csv1alpha1.SuccessPlanList{}
-	err := c.Client.List(ctx, managed, client.InNamespace(plan.Namespace),
-		client.MatchingFields{csv1alpha1.PlanField: plan.Name}, client.UnsafeDisableDeepCopy)
+	accts, err := c.Members(ctx, plan.Namespace, plan.Name)
+	var unresolved []*csv1alpha1.CustomerAccount
 	if err == nil {
-		err = c.Client.List(ctx, unresolved, client.InNamespace(plan.Namespace),
-			client.MatchingFields{csv1alpha1.PlanField: ""}, client.UnsafeDisableDeepCopy)
+		unresolved, err = c.Members(ctx, plan.Namespace, "")
 	}
-	if err == nil && len(unresolved.Items) > 0 {
+	plans := &csv1alpha1.SuccessPlanList{}
+	if err == nil && len(unresolved) > 0 {
 		err = c.Client.List(ctx, plans, client.InNamespace(plan.Namespace), client.UnsafeDisableDeepCopy)
 	}
 	if err != nil {
@@ -389,13 +393,8 @@ func (c *Collectors) targets(ctx context.Context, plan *csv1alpha1.SuccessPlan) 
 		c.mu.Unlock()
 		return nil, nil, err
 	}
-	// Pointers into the lists: an account is far larger than a pointer.
-	accts := make([]*csv1alpha1.CustomerAccount, 0, len(managed.Items))
-	for i := range managed.Items {
-		accts = append(accts, &managed.Items[i])
-	}
-	if len(unresolved.Items) > 0 {
-		accts = append(accts, membership.Managed(plan, unresolved.Items, plans.Items)...)
+	if len(unresolved) > 0 {
+		accts = append(accts, membership.Managed(plan, unresolved, plans.Items)...)
 	}
 	out := make([]sources.Target, 0, len(accts)+len(wanted))
 	health := make(map[string]*csv1alpha1.HealthStatus, len(accts))

@@ -154,7 +154,7 @@ func TestCollectors(t *testing.T) {
 	changed := make(chan event.GenericEvent, 8)
 	obs := &observer{}
 	clk := testingclock.NewFakeClock(time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC))
-	c := &Collectors{Client: k8sClient, Secrets: k8sClient, Store: sources.NewStore(), Clock: clk, Changed: changed, Metrics: obs}
+	c := &Collectors{Client: k8sClient, Members: listMembers(k8sClient), Secrets: k8sClient, Store: sources.NewStore(), Clock: clk, Changed: changed, Metrics: obs}
 
 	if !c.NeedLeaderElection() {
 		t.Error("collectors run on every replica, want the leader only")
@@ -253,7 +253,7 @@ func TestStopDuringPull(t *testing.T) {
 	create(t, plan, account(ns, "active", false))
 	key := types.NamespacedName{Namespace: plan.Namespace, Name: plan.Name}
 	obs := &observer{}
-	c := &Collectors{Client: k8sClient, Secrets: k8sClient, Store: sources.NewStore(),
+	c := &Collectors{Client: k8sClient, Members: listMembers(k8sClient), Secrets: k8sClient, Store: sources.NewStore(),
 		Clock: testingclock.NewFakeClock(time.Now()), Changed: make(chan event.GenericEvent, 8), Metrics: obs}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -375,7 +375,7 @@ func TestAFirstValueTheStatusShowsEnqueuesNothing(t *testing.T) {
 	key := types.NamespacedName{Namespace: ns, Name: plan.Name}
 	changed := make(chan event.GenericEvent, 8)
 	clk := testingclock.NewFakeClock(time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC))
-	c := &Collectors{Client: k8sClient, Secrets: k8sClient, Store: sources.NewStore(), Clock: clk, Changed: changed}
+	c := &Collectors{Client: k8sClient, Members: listMembers(k8sClient), Secrets: k8sClient, Store: sources.NewStore(), Clock: clk, Changed: changed}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() { _ = c.Start(ctx) }()
@@ -416,7 +416,7 @@ func TestALongCollectionDoesNotStretchTheInterval(t *testing.T) {
 	ns := newNamespace(t)
 	plan := httpPlan(ns, srv.URL+"/{{ .Name }}")
 	create(t, plan, account(ns, "active", false))
-	c := &Collectors{Client: k8sClient, Secrets: k8sClient, Store: sources.NewStore(), Clock: clk,
+	c := &Collectors{Client: k8sClient, Members: listMembers(k8sClient), Secrets: k8sClient, Store: sources.NewStore(), Clock: clk,
 		Changed: make(chan event.GenericEvent, 8)}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

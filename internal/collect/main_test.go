@@ -51,3 +51,19 @@ func create(t *testing.T, objs ...client.Object) {
 		}
 	}
 }
+
+// listMembers reads Members straight from the API server, which selects
+// accounts by status.plan (a selectable field of the CRD).
+func listMembers(c client.Reader) Members {
+	return func(ctx context.Context, ns, plan string) ([]*csv1alpha1.CustomerAccount, error) {
+		list := &csv1alpha1.CustomerAccountList{}
+		if err := c.List(ctx, list, client.InNamespace(ns), client.MatchingFields{csv1alpha1.PlanField: plan}); err != nil {
+			return nil, err
+		}
+		out := make([]*csv1alpha1.CustomerAccount, len(list.Items))
+		for i := range list.Items {
+			out[i] = &list.Items[i]
+		}
+		return out, nil
+	}
+}

@@ -86,7 +86,7 @@ func Selects(plan *csv1alpha1.SuccessPlan, acct *csv1alpha1.CustomerAccount) boo
 
 // Managed returns the accounts, among accts, whose plan is plan, in the
 // order given.
-func Managed(plan *csv1alpha1.SuccessPlan, accts []csv1alpha1.CustomerAccount, plans []csv1alpha1.SuccessPlan) []*csv1alpha1.CustomerAccount {
+func Managed(plan *csv1alpha1.SuccessPlan, accts []*csv1alpha1.CustomerAccount, plans []csv1alpha1.SuccessPlan) []*csv1alpha1.CustomerAccount {
 	compiled := make(map[string]Selector, len(plans))
 	selectorOf := func(p *csv1alpha1.SuccessPlan) Selector {
 		s, ok := compiled[p.Name]
@@ -97,9 +97,9 @@ func Managed(plan *csv1alpha1.SuccessPlan, accts []csv1alpha1.CustomerAccount, p
 		return s
 	}
 	var out []*csv1alpha1.CustomerAccount
-	for i := range accts {
-		if p := Resolve(&accts[i], plans, selectorOf); p != nil && p.Namespace == plan.Namespace && p.Name == plan.Name {
-			out = append(out, &accts[i])
+	for _, a := range accts {
+		if p := Resolve(a, plans, selectorOf); p != nil && p.Namespace == plan.Namespace && p.Name == plan.Name {
+			out = append(out, a)
 		}
 	}
 	return out

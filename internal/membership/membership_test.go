@@ -75,8 +75,11 @@ func TestResolve(t *testing.T) {
 
 func TestManagedGivesEachAccountToOnePlan(t *testing.T) {
 	plans := []csv1alpha1.SuccessPlan{plan("smb", 10, "smb"), plan("priority", 20, "smb"), named("named", "hooli")}
-	accts := []csv1alpha1.CustomerAccount{
+	var accts []*csv1alpha1.CustomerAccount
+	for _, a := range []csv1alpha1.CustomerAccount{
 		account("acme", "smb", ""), account("globex", "smb", "smb"), account("hooli", "smb", ""), account("initech", "none", ""),
+	} {
+		accts = append(accts, &a)
 	}
 	names := func(p *csv1alpha1.SuccessPlan) []string {
 		var out []string

@@ -34,42 +34,54 @@ func indexPlans(ctx context.Context, informers cache.Informers) error {
 	}})
 }
 
-// members reads the accounts of a plan from the cache, for the
-// collectors. Where the account informer has an indexer of its own (a
-// cache of all namespaces), they are the objects planIndex holds, the
-// cache's own pointers: a collection of 100,000 accounts copies none. A
-// cache of several namespaces has one informer per namespace behind an
-// informer without an indexer; there the namespace is listed (without
-// deep copies) and filtered.
+// members reads the accounts of a plan, and those not resolved yet, from
+// the cache, for the collectors. Where the account informer has an indexer
+// of its own (a cache of all namespaces), they are the objects planIndex
+// holds, the cache's own pointers: a collection of 100,000 accounts copies
+// none. A cache of several namespaces has one informer per namespace
+// behind an informer without an indexer; there the namespace is listed
+// once (without deep copies) and split by status.plan.
 func members(c cache.Cache) collect.Members {
-	return func(ctx context.Context, ns, plan string) ([]*csv1alpha1.CustomerAccount, error) {
+	return func(ctx context.Context, ns, plan string) (managed, unresolved []*csv1alpha1.CustomerAccount, err error) {
 		inf, err := c.GetInformer(ctx, &csv1alpha1.CustomerAccount{})
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		var out []*csv1alpha1.CustomerAccount
 		if indexed, ok := inf.(interface{ GetIndexer() toolscache.Indexer }); ok {
-			objs, err := indexed.GetIndexer().ByIndex(planIndex, planIndexKey(ns, plan))
-			if err != nil {
-				return nil, err
+			idx := indexed.GetIndexer()
+			if managed, err = byIndex(idx, ns, plan); err == nil {
+				unresolved, err = byIndex(idx, ns, "")
 			}
-			out = make([]*csv1alpha1.CustomerAccount, 0, len(objs))
-			for _, o := range objs {
-				if a, ok := o.(*csv1alpha1.CustomerAccount); ok {
-					out = append(out, a)
-				}
-			}
-			return out, nil
+			return managed, unresolved, err
 		}
 		list := &csv1alpha1.CustomerAccountList{}
 		if err := c.List(ctx, list, client.InNamespace(ns), client.UnsafeDisableDeepCopy); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		for i := range list.Items {
-			if list.Items[i].Status.Plan == plan {
-				out = append(out, &list.Items[i])
+			switch a := &list.Items[i]; a.Status.Plan {
+			case plan:
+				managed = append(managed, a)
+			case "":
+				unresolved = append(unresolved, a)
 			}
 		}
-		return out, nil
+		return managed, unresolved, nil
 	}
+}
+
+// byIndex returns the accounts of namespace ns whose status.plan is plan,
+// as planIndex holds them.
+func byIndex(idx toolscache.Indexer, ns, plan string) ([]*csv1alpha1.CustomerAccount, error) {
+	objs, err := idx.ByIndex(planIndex, planIndexKey(ns, plan))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*csv1alpha1.CustomerAccount, 0, len(objs))
+	for _, o := range objs {
+		if a, ok := o.(*csv1alpha1.CustomerAccount); ok {
+			out = append(out, a)
+		}
+	}
+	return out, nil
 }

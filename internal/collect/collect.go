@@ -64,10 +64,10 @@ type Collectors struct {
 	wanted map[types.NamespacedName]map[string]sources.Target
 }
 
-// Members returns the accounts of namespace ns whose status.plan is plan,
-// and with plan "" those not resolved yet. They are shared with the
-// cache: a collection only reads them.
-type Members func(ctx context.Context, ns, plan string) ([]*csv1alpha1.CustomerAccount, error)
+// Members returns the accounts of namespace ns whose status.plan is plan
+// (managed) and those without a status.plan yet (unresolved). They are
+// shared with the cache: a collection only reads them.
+type Members func(ctx context.Context, ns, plan string) (managed, unresolved []*csv1alpha1.CustomerAccount, err error)
 
 // SourceObserver records what source requests did.
 type SourceObserver interface {
@@ -376,11 +376,7 @@ func (c *Collectors) targets(ctx context.Context, plan *csv1alpha1.SuccessPlan) 
 	wanted := c.wanted[key]
 	delete(c.wanted, key)
 	c.mu.Unlock()
-	accts, err := c.Members(ctx, plan.Namespace, plan.Name)
-	var unresolved []*csv1alpha1.CustomerAccount
-	if err == nil {
-		unresolved, err = c.Members(ctx, plan.Namespace, "")
-	}
+	accts, unresolved, err := c.Members(ctx, plan.Namespace, plan.Name)
 	plans := &csv1alpha1.SuccessPlanList{}
 	if err == nil && len(unresolved) > 0 {
 		err = c.Client.List(ctx, plans, client.InNamespace(plan.Namespace), client.UnsafeDisableDeepCopy)

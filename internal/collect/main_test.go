@@ -55,7 +55,7 @@ func create(t *testing.T, objs ...client.Object) {
 // listMembers reads Members straight from the API server, which selects
 // accounts by status.plan (a selectable field of the CRD).
 func listMembers(c client.Reader) Members {
-	return func(ctx context.Context, ns, plan string) ([]*csv1alpha1.CustomerAccount, error) {
+	byPlan := func(ctx context.Context, ns, plan string) ([]*csv1alpha1.CustomerAccount, error) {
 		list := &csv1alpha1.CustomerAccountList{}
 		if err := c.List(ctx, list, client.InNamespace(ns), client.MatchingFields{csv1alpha1.PlanField: plan}); err != nil {
 			return nil, err
@@ -65,5 +65,11 @@ func listMembers(c client.Reader) Members {
 			out[i] = &list.Items[i]
 		}
 		return out, nil
+	}
+	return func(ctx context.Context, ns, plan string) (managed, unresolved []*csv1alpha1.CustomerAccount, err error) {
+		if managed, err = byPlan(ctx, ns, plan); err == nil {
+			unresolved, err = byPlan(ctx, ns, "")
+		}
+		return managed, unresolved, err
 	}
 }

@@ -77,12 +77,8 @@ func (r *CustomerAccountReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	if acct.Spec.Suspend {
 		return ctrl.Result{}, nil
 	}
-	steps := []accountStep{
-		r.reconcileRevenue, r.reconcilePlan, r.reconcileHealth, r.reconcileStage, r.reconcileSignals,
-		r.reconcileDueActions,
-	}
-	for _, step := range steps {
-		next, err := step(ctx, s)
+	for _, step := range accountSteps {
+		next, err := step(r, ctx, s)
 		if err != nil || next == stop {
 			return ctrl.Result{}, err
 		}
@@ -93,7 +89,14 @@ func (r *CustomerAccountReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 // accountStep is one step of an account reconcile: it reads and fills the
 // scope, and says how the reconcile goes on. Only reads of the API fail;
 // whatever a step finds wrong with the account is recorded in the scope.
-type accountStep func(context.Context, *accountScope) (stepResult, error)
+type accountStep func(*CustomerAccountReconciler, context.Context, *accountScope) (stepResult, error)
+
+// accountSteps are the steps of an account reconcile, in order.
+var accountSteps = []accountStep{
+	(*CustomerAccountReconciler).reconcileRevenue, (*CustomerAccountReconciler).reconcilePlan,
+	(*CustomerAccountReconciler).reconcileHealth, (*CustomerAccountReconciler).reconcileStage,
+	(*CustomerAccountReconciler).reconcileSignals, (*CustomerAccountReconciler).reconcileDueActions,
+}
 
 // stepResult says how a reconcile goes on after a step.
 type stepResult int

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/checker"
 	celast "github.com/google/cel-go/common/ast"
 	"github.com/google/cel-go/common/types"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -142,6 +143,9 @@ type Program struct {
 	source string
 	kind   Kind
 	prg    cel.Program
+	// tracked: the evaluation counts its cost against costLimit (see
+	// boundedBelowLimit).
+	tracked bool
 }
 
 // Source returns the expression text.
@@ -168,11 +172,38 @@ func (c *Compiler) Compile(src string, kind Kind, measures map[string]bool) (*Pr
 			return nil, fmt.Errorf("unknown measure %s", strings.Join(unknown, ", "))
 		}
 	}
-	prg, err := env.Program(checked, cel.CostLimit(costLimit), cel.EvalOptions(cel.OptOptimize))
+	opts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize)}
+	tracked := !boundedBelowLimit(env, checked)
+	if tracked {
+		opts = append(opts, cel.CostLimit(costLimit))
+	}
+	prg, err := env.Program(checked, opts...)
 	if err != nil {
 		return nil, err
 	}
-	return &Program{source: src, kind: kind, prg: prg}, nil
+	return &Program{source: src, kind: kind, prg: prg, tracked: tracked}, nil
+}
+
+// boundedBelowLimit reports whether the checked expression's estimated
+// worst-case cost is within costLimit. The estimate is an upper bound of
+// the cost an evaluation counts, with every size CEL cannot see (a list,
+// map or string of the account) taken as unbounded: such an expression
+// is kept under the runtime limit, while a fixed one (comparisons of
+// fields, the common case) is evaluated without counting its cost, which
+// would add work and allocations to every evaluation for nothing.
+func boundedBelowLimit(env *cel.Env, checked *cel.Ast) bool {
+	est, err := env.EstimateCost(checked, unknownSizes{})
+	return err == nil && est.Max <= costLimit
+}
+
+// unknownSizes is a cost estimator that knows no size: the estimate takes
+// the worst case for each.
+type unknownSizes struct{}
+
+func (unknownSizes) EstimateSize(checker.AstNode) *checker.SizeEstimate { return nil }
+
+func (unknownSizes) EstimateCallCost(string, string, *checker.AstNode, []checker.AstNode) *checker.CallEstimate {
+	return nil
 }
 
 // unknownMeasures lists the measures.<name> selections whose name is not a

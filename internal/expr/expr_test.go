@@ -489,3 +489,53 @@ func TestEvaluationErrorsNameNoContact(t *testing.T) {
 		})
 	}
 }
+
+// TestCostLimit: an expression whose worst case is fixed and small runs
+// without counting its cost; one over the account's lists, maps or
+// strings counts it, and the limit stops a pathological one.
+func TestCostLimit(t *testing.T) {
+	c, err := NewCompiler()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name    string
+		src     string
+		kind    Kind
+		tracked bool
+	}{
+		{"comparisons of fields", "measures.usage.available && measures.usage.value >= 0.5 * double(account.contract.seats) && stage.days >= 7", Condition, false},
+		{"a score and a band", "health.scored && (health.score < 40 || health.band == 'Red')", Condition, false},
+		{"a normalize expression", "value / double(account.contract.seats)", Number, false},
+		{"a comprehension over the contacts", "account.contacts.exists(c, c.role == 'DecisionMaker')", Condition, true},
+		{"a comprehension over a map", "account.labels.all(k, k != '')", Condition, true},
+		{"a string function", "account.displayName.contains('x')", Condition, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := c.Compile(tc.src, tc.kind, map[string]bool{"usage": true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.tracked != tc.tracked {
+				t.Errorf("cost tracked = %v, want %v", p.tracked, tc.tracked)
+			}
+		})
+	}
+
+	t.Run("the limit stops a pathological comprehension", func(t *testing.T) {
+		acct := &csv1alpha1.CustomerAccount{}
+		acct.Spec.ExternalIDs = map[string]string{}
+		for i := range 100 {
+			acct.Spec.ExternalIDs[strings.Repeat("k", i+1)] = "v"
+		}
+		vars := Vars(Input{Account: acct, Now: time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)})
+		p, err := c.Compile("account.externalIDs.all(a, account.externalIDs.all(b, account.externalIDs.all(c, a + b + c != '')))", Condition, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.EvalBool(vars); err == nil || !strings.Contains(err.Error(), "cost limit") {
+			t.Errorf("error = %v, want the cost limit exceeded", err)
+		}
+	})
+}

@@ -48,19 +48,11 @@ func AccountVar(in Input) map[string]any {
 	if v, err := strconv.ParseFloat(string(c.AcquisitionCost), 64); err == nil {
 		contract["acquisitionCost"] = v
 	}
-	ids := make(map[string]any, len(a.Spec.ExternalIDs))
-	for k, v := range a.Spec.ExternalIDs {
-		ids[k] = v
-	}
 	values := make(map[string]any, len(a.Spec.Signals.Values))
 	for k, v := range a.Spec.Signals.Values {
 		if f, err := strconv.ParseFloat(string(v), 64); err == nil {
 			values[k] = f
 		}
-	}
-	labels := make(map[string]any, len(a.Labels))
-	for k, v := range a.Labels {
-		labels[k] = v
 	}
 	contacts := make([]any, 0, len(a.Spec.Contacts))
 	for _, ct := range a.Spec.Contacts {
@@ -71,10 +63,10 @@ func AccountVar(in Input) map[string]any {
 	out := map[string]any{
 		"name":        a.Name,
 		"namespace":   a.Namespace,
-		"labels":      labels,
+		"labels":      stringMap(a.Labels),
 		"displayName": a.Spec.DisplayName,
 		"owner":       a.Spec.Owner,
-		"externalIDs": ids,
+		"externalIDs": stringMap(a.Spec.ExternalIDs),
 		"contract":    contract,
 		"signals":     map[string]any{"values": values},
 		"contacts":    contacts,
@@ -90,6 +82,16 @@ func AccountVar(in Input) map[string]any {
 		out["daysToRenewal"] = d
 	}
 	return out
+}
+
+// stringMap is m as CEL reads a map of strings, without a copy: CEL wraps
+// a map[string]string as it is and never writes to it. A nil map reads as
+// an empty one.
+func stringMap(m map[string]string) map[string]string {
+	if m == nil {
+		return map[string]string{}
+	}
+	return m
 }
 
 // daysBetween counts whole days from date to now (since) or from now to

@@ -64,7 +64,7 @@ FUZZ_TARGETS := \
 	./internal/health:FuzzEvaluate ./internal/health:FuzzEvaluateMeasures \
 	./internal/expr:FuzzCompile ./internal/expr:FuzzEval ./internal/lifecycle:FuzzAdvance \
 	./internal/sources:FuzzPick ./internal/sources:FuzzExpand ./internal/sources:FuzzValidatePlan ./internal/sources:FuzzPrometheusQuery \
-	./internal/actions:FuzzVerify ./test/manifests:FuzzArgoCDHealthCheck
+	./internal/actions:FuzzVerify ./internal/watch:FuzzDropManagedFields ./test/manifests:FuzzArgoCDHealthCheck
 # A count, not a duration: a duration's deadline races the fuzz workers on
 # a busy machine and fails with "context deadline exceeded" although no
 # input failed (go.dev/issue/75804, fixed in Go 1.27).

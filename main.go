@@ -90,7 +90,9 @@ func main() {
 		log.Error(err, "Invalid watch flags")
 		os.Exit(1)
 	}
-	cfg := ctrl.GetConfigOrDie()
+	// The manager's watch streams arrive without managedFields (see
+	// watch.LeanStreams).
+	cfg := watch.LeanStreams(ctrl.GetConfigOrDie())
 	cfg.QPS, cfg.Burst = float32(qps), burst
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        scheme(),

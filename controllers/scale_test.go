@@ -1,17 +1,22 @@
 package controllers
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 
 	. "github.com/onsi/gomega"
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
+	"customersuccess.dev/success-operator/internal/testenv"
+	"customersuccess.dev/success-operator/internal/watch"
 )
 
 // scoredAccount is newAccount with a sentiment, so that it is scored at
@@ -159,3 +164,38 @@ func TestTheLeanCacheLosesNothingStored(t *testing.T) {
 
 // lastAppliedAnnotation is the annotation kubectl apply keeps.
 const lastAppliedAnnotation = "kubectl.kubernetes.io/last-applied-configuration"
+
+// TestWatchStreamsArriveWithoutManagedFields: the API server's watch
+// events reach the manager's decoder without managedFields (LeanStreams),
+// and with them otherwise.
+func TestWatchStreamsArriveWithoutManagedFields(t *testing.T) {
+	ns := testenv.Namespace(t, k8sClient, "lean-")
+	create(t, newAccount(ns, "acme", "smb"))
+	firstEvent := func(c *rest.Config) string {
+		t.Helper()
+		hc, err := rest.HTTPClientFor(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		url := fmt.Sprintf("%s/apis/%s/namespaces/%s/customeraccounts?watch=true&timeoutSeconds=10",
+			strings.TrimSuffix(c.Host, "/"), csv1alpha1.GroupVersion, ns)
+		resp, err := hc.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = resp.Body.Close() }()
+		line, err := bufio.NewReader(resp.Body).ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		return line
+	}
+	plain := firstEvent(cfg)
+	if !strings.Contains(plain, `"type":"ADDED"`) || !strings.Contains(plain, `"managedFields":[`) {
+		t.Fatalf("the API server sent %s, want an ADDED event with managedFields", plain)
+	}
+	lean := firstEvent(watch.LeanStreams(cfg))
+	if want := string(watch.DropManagedFields([]byte(plain))); lean != want || strings.Contains(lean, "managedFields") {
+		t.Errorf("the manager's client received\n%s\nwant\n%s", lean, want)
+	}
+}

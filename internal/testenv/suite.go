@@ -75,10 +75,11 @@ func NewManager(t testing.TB, cfg *rest.Config, ns string) ctrl.Manager {
 }
 
 // NewScopedManager is NewManager watching scope, as the manager's
-// --watch-namespaces and --watch-label-selector set it.
+// --watch-namespaces and --watch-label-selector set it; like the manager,
+// it receives watch streams without managedFields (watch.LeanStreams).
 func NewScopedManager(t testing.TB, cfg *rest.Config, scope watch.Scope) ctrl.Manager {
 	t.Helper()
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+	mgr, err := ctrl.NewManager(watch.LeanStreams(cfg), ctrl.Options{
 		Scheme:     Scheme(),
 		Metrics:    metricsserver.Options{BindAddress: "0"},
 		Cache:      scope.Cache(),

@@ -157,7 +157,7 @@ func TestLeanStreams(t *testing.T) {
 		TypeMeta: metav1.TypeMeta{APIVersion: csv1alpha1.GroupVersion.String(), Kind: "CustomerAccount"},
 		ObjectMeta: metav1.ObjectMeta{Name: "acme", Namespace: "ns", ResourceVersion: "7", Labels: map[string]string{"tier": "gold"},
 			ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubectl", Operation: metav1.ManagedFieldsOperationApply,
-				FieldsType: "FieldsV1", FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:spec":{}}`)}}}},
+				FieldsType: "FieldsV1", FieldsV1: metav1.NewFieldsV1(`{"f:spec":{}}`)}}},
 		Spec: csv1alpha1.CustomerAccountSpec{DisplayName: "Acme"},
 	}
 	raw, err := json.Marshal(acct)

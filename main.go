@@ -68,7 +68,9 @@ func main() {
 	flag.BoolVar(&opts.AccountMetrics, "account-metrics", true,
 		"Expose one health series per account; turn off for very large fleets.")
 	flag.BoolVar(&opts.Guard.AllowLinkLocal, "allow-link-local-sources", false,
-		"Let sources and webhooks reach link-local and cloud metadata addresses (refused by default).")
+		"Let sources and webhooks reach link-local and cloud metadata addresses "+
+			"(169.254.0.0/16, fe80::/10, fd00:ec2::254, 100.100.100.200, 192.0.0.192, 168.63.129.16, "+
+			"also IPv4-mapped or behind NAT64 64:ff9b::/96; refused by default).")
 	flag.DurationVar(&opts.Guard.Timeout, "source-timeout", outbound.DefaultTimeout, "Timeout of one request to a source.")
 	flag.Int64Var(&opts.Guard.MaxBody, "source-max-body", outbound.DefaultMaxBody,
 		"Largest response body accepted from an http source, in bytes (Prometheus answers are bounded by --source-max-series).")

@@ -21,7 +21,8 @@
 //     dialled after name resolution, so that a DNS name cannot smuggle one
 //     in: unspecified and multicast addresses are refused, and so are
 //     link-local addresses and cloud metadata endpoints unless
-//     Options.AllowLinkLocal is set;
+//     Options.AllowLinkLocal is set. An IPv4-mapped or NAT64
+//     (64:ff9b::/96) address is judged as the IPv4 address it reaches;
 //   - no redirect to another host or scheme, and at most five redirects, so
 //     that credentials never leave the host they were written for. The
 //     webhook sender follows no redirect at all.

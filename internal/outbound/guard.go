@@ -50,8 +50,10 @@ type Options struct {
 	// a stream (WithoutBodyLimit) and bounds them by this count instead
 	// of MaxBody.
 	MaxSeries int
-	// AllowLinkLocal permits link-local addresses, which include cloud
-	// metadata endpoints such as 169.254.169.254. Off by default.
+	// AllowLinkLocal permits link-local addresses and cloud metadata
+	// endpoints (169.254.169.254, fd00:ec2::254, 100.100.100.200,
+	// 192.0.0.192, 168.63.129.16), also when written as IPv4-mapped or
+	// NAT64 (64:ff9b::/96) IPv6 addresses. Off by default.
 	AllowLinkLocal bool
 	// RootCAs, when set, replaces the system roots (a Secret's ca.crt).
 	RootCAs *x509.CertPool
@@ -152,7 +154,10 @@ func checkAddress(address string, allowLinkLocal bool) error {
 	if err != nil {
 		return fmt.Errorf("%w: %q is not an IP", errAddressRefused, host)
 	}
-	ip = ip.Unmap()
+	// An IPv4 address written as IPv6 (IPv4-mapped, or behind the NAT64
+	// gateway of an IPv6-only network) reaches the IPv4 host, so it is
+	// judged as that host.
+	ip = embeddedIPv4(ip.WithZone(""))
 	switch {
 	case ip.IsUnspecified(), ip.IsMulticast(), ip.IsInterfaceLocalMulticast():
 		return fmt.Errorf("%w: %s", errAddressRefused, ip)
@@ -162,9 +167,30 @@ func checkAddress(address string, allowLinkLocal bool) error {
 	return nil
 }
 
-// metadataAddrs are cloud metadata endpoints outside the link-local ranges.
+// nat64 is the well-known NAT64 prefix (RFC 6052): 64:ff9b::a.b.c.d is the
+// IPv4 host a.b.c.d, reached through the network's NAT64 gateway.
+var nat64 = netip.MustParsePrefix("64:ff9b::/96")
+
+// embeddedIPv4 returns the IPv4 address an IPv4-mapped or NAT64 address
+// stands for, and any other address unchanged.
+func embeddedIPv4(ip netip.Addr) netip.Addr {
+	if ip.Is4In6() {
+		return ip.Unmap()
+	}
+	if nat64.Contains(ip) {
+		b := ip.As16()
+		return netip.AddrFrom4([4]byte(b[12:]))
+	}
+	return ip
+}
+
+// metadataAddrs are cloud metadata endpoints outside the link-local ranges
+// (169.254.0.0/16 and fe80::/10, where AWS, GCP and Azure serve theirs).
 var metadataAddrs = map[netip.Addr]bool{
-	netip.MustParseAddr("fd00:ec2::254"): true, // AWS IMDS over IPv6
+	netip.MustParseAddr("fd00:ec2::254"):   true, // AWS IMDS over IPv6
+	netip.MustParseAddr("100.100.100.200"): true, // Alibaba Cloud metadata
+	netip.MustParseAddr("192.0.0.192"):     true, // Oracle Cloud metadata
+	netip.MustParseAddr("168.63.129.16"):   true, // Azure WireServer (guest agent, instance configuration)
 }
 
 // limitTransport caps response bodies.

@@ -146,10 +146,21 @@ type Program struct {
 	// tracked: the evaluation counts its cost against costLimit (see
 	// boundedBelowLimit).
 	tracked bool
+	// calendar is what the expression reads of the time-derived variables.
+	calendar Calendar
 }
 
 // Source returns the expression text.
 func (p *Program) Source() string { return p.source }
+
+// Calendar returns the time-derived variables the expression reads (see
+// calendarReads); none for a nil program.
+func (p *Program) Calendar() Calendar {
+	if p == nil {
+		return 0
+	}
+	return p.calendar
+}
 
 // Compile parses and type-checks src as an expression of the given kind.
 // measures, when not nil, are the plan's measure names: a reference to
@@ -181,7 +192,7 @@ func (c *Compiler) Compile(src string, kind Kind, measures map[string]bool) (*Pr
 	if err != nil {
 		return nil, err
 	}
-	return &Program{source: src, kind: kind, prg: prg, tracked: tracked}, nil
+	return &Program{source: src, kind: kind, prg: prg, tracked: tracked, calendar: calendarReads(checked.NativeRep())}, nil
 }
 
 // boundedBelowLimit reports whether the checked expression's estimated
@@ -303,6 +314,24 @@ type Expressions struct {
 	ExitWhen, EnterWhen map[string]*Program
 	// AtRisk and Expansion are the plan's signals; nil when unset.
 	AtRisk, Expansion *Program
+
+	// Calendar is what the expressions evaluated in every stage (the
+	// signals and the measures' normalize) read of the time-derived
+	// variables.
+	Calendar Calendar
+	// StageCalendar is, by stage name, what the stage machine reads of the
+	// time-derived variables while an account is in that stage: the
+	// stage's objectives and exitWhen (the last stage's exitWhen is never
+	// evaluated) and the enterWhen of every later stage.
+	StageCalendar map[string]Calendar
+}
+
+// CalendarIn returns the time-derived variables the plan's expressions
+// read for an account in stage: Calendar, and the stage's StageCalendar.
+// A stage the plan does not have (Churned, or none) adds nothing: the
+// stage machine evaluates no expression for such an account.
+func (x *Expressions) CalendarIn(stage string) Calendar {
+	return x.Calendar | x.StageCalendar[stage]
 }
 
 // CompilePlan compiles every expression of a plan. It returns what compiled
@@ -353,5 +382,28 @@ func (c *Compiler) CompilePlan(spec *csv1alpha1.SuccessPlanSpec) (*Expressions, 
 	}
 	x.AtRisk = compile(spath.Child("signals", "atRisk"), spec.Signals.AtRisk, Condition)
 	x.Expansion = compile(spath.Child("signals", "expansion"), spec.Signals.Expansion, Condition)
+	x.calendar(spec.Stages)
 	return x, errs
+}
+
+// calendar fills Calendar and StageCalendar from the compiled programs.
+func (x *Expressions) calendar(stages []csv1alpha1.Stage) {
+	x.Calendar = x.AtRisk.Calendar() | x.Expansion.Calendar()
+	for _, p := range x.Normalize {
+		x.Calendar |= p.Calendar()
+	}
+	x.StageCalendar = make(map[string]Calendar, len(stages))
+	for i, s := range stages {
+		var c Calendar
+		for _, p := range x.ObjectiveWhen[s.Name] {
+			c |= p.Calendar()
+		}
+		if i+1 < len(stages) {
+			c |= x.ExitWhen[s.Name].Calendar()
+		}
+		for _, later := range stages[i+1:] {
+			c |= x.EnterWhen[later.Name].Calendar()
+		}
+		x.StageCalendar[s.Name] |= c
+	}
 }

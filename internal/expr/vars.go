@@ -94,20 +94,18 @@ func stringMap(m map[string]string) map[string]string {
 	return m
 }
 
-// daysBetween counts whole days from date to now (since) or from now to
-// date (until).
+// daysBetween counts whole days from date (midnight UTC) to now (since)
+// or from now to date (until), truncated toward zero: a count changes
+// when nextDayChange says.
 func daysBetween(date string, now time.Time, since bool) (int64, bool) {
-	if date == "" {
-		return 0, false
-	}
-	d, err := time.Parse(time.DateOnly, date)
-	if err != nil {
+	d, ok := parseDate(date)
+	if !ok {
 		return 0, false
 	}
 	if since {
-		return int64(now.Sub(d) / (24 * time.Hour)), true
+		return int64(now.Sub(d) / day), true
 	}
-	return int64(d.Sub(now) / (24 * time.Hour)), true
+	return int64(d.Sub(now) / day), true
 }
 
 // Vars returns the variables of condition expressions: account, measures,
@@ -121,7 +119,7 @@ func daysBetween(date string, now time.Time, since bool) (int64, bool) {
 func Vars(in Input) map[string]any {
 	stage := map[string]any{"name": in.Stage, "days": int64(0)}
 	if !in.StageEnteredAt.IsZero() {
-		stage["days"] = int64(in.Now.Sub(in.StageEnteredAt) / (24 * time.Hour))
+		stage["days"] = int64(in.Now.Sub(in.StageEnteredAt) / day)
 	}
 	measures, healthVar := healthVars(in.Health)
 	account := in.AccountVar

@@ -31,6 +31,18 @@ type Model struct {
 // Valid reports whether the plan can be used to evaluate accounts.
 func (m *Model) Valid() bool { return len(m.Errors) == 0 }
 
+// CalendarIn returns the time-derived variables the plan's expressions
+// read for an account in stage, found once per plan generation when its
+// expressions compile (expr.Expressions.CalendarIn): only those wake an
+// account when the day changes, so a fleet whose plan reads none is not
+// evaluated again at midnight.
+func (m *Model) CalendarIn(stage string) expr.Calendar {
+	if m.Expressions == nil {
+		return 0
+	}
+	return m.Expressions.CalendarIn(stage)
+}
+
 // Message joins the model's errors, each naming its field, into the one
 // message the plan's Valid condition carries (at most MaxMessage bytes);
 // the kubectl plugin prints the same when it refuses a plan.

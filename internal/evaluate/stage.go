@@ -23,6 +23,11 @@ const MaxMessage = 4096
 // Stage runs the plan's stage machine once from the account's status
 // (stage, stageEnteredAt, objectives), with the health result res, which
 // may be nil. An account whose ledger says it churned goes to Churned.
+// The step's NextChange also covers the calendar: the next moment a
+// time-derived variable (account.daysSinceStart, account.daysToRenewal,
+// stage.days) that the plan's expressions read for an account in the
+// step's stage changes value (see Model.CalendarIn), so that an account
+// moves on the day its exitWhen or enterWhen says without another event.
 func Stage(a Account, plan *csv1alpha1.SuccessPlan, model *Model, res *health.Result) lifecycle.Step {
 	acct := a.Object
 	vars := func(stage string, enteredAt time.Time) map[string]any {
@@ -30,7 +35,15 @@ func Stage(a Account, plan *csv1alpha1.SuccessPlan, model *Model, res *health.Re
 	}
 	cur := lifecycle.State{Stage: acct.Status.Stage, EnteredAt: timeOf(acct.Status.StageEnteredAt), Objectives: acct.Status.Objectives,
 		Initial: acct.Spec.InitialStage}
-	return lifecycle.Advance(plan.Spec.Stages, model.Expressions, cur, kpi.Churned(acct.Spec.Contract.Revenue, a.Now), vars, a.Now)
+	step := lifecycle.Advance(plan.Spec.Stages, model.Expressions, cur, kpi.Churned(acct.Spec.Contract.Revenue, a.Now), vars, a.Now)
+	var enteredAt time.Time
+	if step.Stage != "" {
+		// Without a stage, stage.days reads 0 (see Signals).
+		enteredAt = step.EnteredAt
+	}
+	calendar := model.CalendarIn(step.Stage).NextChange(expr.Input{Account: acct, StageEnteredAt: enteredAt, Now: a.Now})
+	step.NextChange = health.Earliest(step.NextChange, calendar)
+	return step
 }
 
 // Signals evaluates the plan's atRisk and expansion expressions into the

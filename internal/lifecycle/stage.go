@@ -48,6 +48,9 @@ type Step struct {
 	Errors field.ErrorList
 	// NextChange is the earliest later moment the step would differ with
 	// the same inputs (a maxDuration or objective deadline); zero if none.
+	// Advance does not know the account's dates: evaluate.Stage adds the
+	// next change of the time-derived variables the plan reads
+	// (expr.Calendar).
 	NextChange time.Time
 }
 

@@ -49,9 +49,6 @@ type CustomerAccountReconciler struct {
 	Recorder events.EventRecorder
 	// Changed carries the accounts whose values a collector changed.
 	Changed <-chan event.GenericEvent
-	// Dispatcher delivers the Pending actions once their status is
-	// stored; nil in tests that drive the reconciler alone.
-	Dispatcher *Dispatcher
 	// Metrics observes evaluations; nil records none.
 	Metrics Observer
 	// Concurrency bounds parallel reconciles.
@@ -124,15 +121,14 @@ type accountScope struct {
 	health *health.Result
 	// bandChanged: the health step moved the band.
 	bandChanged bool
-	// stage is the stage machine's result.
+	// stage is the stage machine's result; visit is when the stage the
+	// account was in before it was entered (zero when it had none).
 	stage lifecycle.Step
+	visit time.Time
 	// signals are AtRisk and ExpansionReady; nil when not evaluated.
 	signals []metav1.Condition
 	// failed are the plan expressions that failed at run time.
 	failed field.ErrorList
-	// pending: status.actions holds Pending deliveries, handed to the
-	// dispatcher once the status is stored.
-	pending bool
 	// next is when the result changes by itself; zero when never.
 	next time.Time
 	// events are recorded once the status they report is stored.
@@ -170,9 +166,6 @@ func (r *CustomerAccountReconciler) summarizeAndPatch(ctx context.Context, s *ac
 	}
 	for _, ev := range s.events {
 		ev.record(r.Recorder, s.acct)
-	}
-	if s.pending && r.Dispatcher != nil {
-		r.Dispatcher.Offer(s.acct)
 	}
 	if s.acct.Spec.Suspend || s.next.IsZero() {
 		return ctrl.Result{}, nil

@@ -35,6 +35,7 @@ func (r *CustomerAccountReconciler) reconcileStage(_ context.Context, s *account
 	acct := s.acct
 	step := evaluate.Stage(s.account(), s.plan, s.model, s.health)
 	s.stage = step
+	s.visit = timeOf(acct.Status.StageEnteredAt)
 	s.failed = append(s.failed, step.Errors...)
 	s.requeueAt(step.NextChange)
 
@@ -89,12 +90,18 @@ func (r *CustomerAccountReconciler) reconcileSignals(_ context.Context, s *accou
 	return proceed, nil
 }
 
-// reconcileDueActions records the actions of the current stage visit
-// that are due as Pending entries with their idempotency keys, and when
-// the next one becomes due. It sends nothing: the deferred status write
-// stores the entries and only then hands the Pending ones to the
-// dispatcher (see Dispatcher), so a restart finds them and sends them
-// under the same key, and the evaluation never waits on a receiver.
+// reconcileDueActions records the actions that came due as Pending
+// entries with their idempotency keys, and when the next one becomes due.
+// An action is due when the stage visit that starts it is still current
+// at its due time: the visit of the stage the account is in, and the
+// visits this evaluation ended (a visit ends at the transition that
+// leaves it). So a delayed action that came due while no manager ran,
+// or while the plan was invalid, is still recorded when the evaluation
+// that sees it also leaves its stage; one due after the visit ended never
+// comes due. It sends nothing: the deferred status write stores the
+// entries, and the delivery controller (see Dispatcher) sends the Pending
+// ones, so a restart finds them and sends them under the same key, and
+// the evaluation never waits on a receiver.
 func (r *CustomerAccountReconciler) reconcileDueActions(_ context.Context, s *accountScope) (stepResult, error) {
 	acct, plan, now := s.acct, s.plan, s.now
 	passed := s.stage.Transitions
@@ -104,18 +111,18 @@ func (r *CustomerAccountReconciler) reconcileDueActions(_ context.Context, s *ac
 		// are not sent. Its walk goes on from there.
 		skipPlacedPast(acct, plan, passed[n-1].To, passed[0].At, now)
 		passed = passed[n-1:]
+	} else if len(passed) > 0 && !s.visit.IsZero() {
+		// The visit this evaluation ended.
+		s.requeueAt(recordDue(s, stageOf(plan, passed[0].From), s.visit, passed[0].At, now))
 	}
-	// Stages entered and left within this evaluation still start their
-	// immediate actions; their delayed ones ended with the visit.
+	// Stages entered and left within this evaluation: a visit of no
+	// length starts its immediate actions only.
 	for i := 0; i+1 < len(passed); i++ {
-		s.requeueAt(recordDue(s, stageOf(plan, passed[i].To), passed[i].At, now, true))
+		s.requeueAt(recordDue(s, stageOf(plan, passed[i].To), passed[i].At, passed[i+1].At, now))
 	}
 	if acct.Status.StageEnteredAt != nil {
-		s.requeueAt(recordDue(s, stageOf(plan, acct.Status.Stage), acct.Status.StageEnteredAt.Time, now, false))
+		s.requeueAt(recordDue(s, stageOf(plan, acct.Status.Stage), acct.Status.StageEnteredAt.Time, time.Time{}, now))
 	}
-	s.pending = slices.ContainsFunc(acct.Status.Actions, func(e csv1alpha1.ActionStatus) bool {
-		return e.State == csv1alpha1.ActionPending
-	})
 	return proceed, nil
 }
 
@@ -127,29 +134,29 @@ func eventAction(verb string, parts ...string) string {
 	return text.Truncate(verb+"/"+strings.Join(parts, "/"), 128)
 }
 
-// recordDue records the due actions of one stage visit as Pending (or
+// recordDue records the due actions of one stage visit, entered at
+// entered and ended at left (zero while it is current), as Pending (or
 // Delivered for Event-only actions), with an Event each, and returns when
 // the next one becomes due. An action whose audience matches no contact is
-// recorded Skipped instead (see skipUnreached). immediateOnly skips
-// delayed actions.
-func recordDue(s *accountScope, stage *csv1alpha1.Stage, entered, now time.Time, immediateOnly bool) time.Time {
+// recorded Skipped instead (see skipUnreached); one due after the visit
+// ended is not due.
+func recordDue(s *accountScope, stage *csv1alpha1.Stage, entered, left, now time.Time) time.Time {
 	acct := s.acct
 	var next time.Time
 	if stage == nil {
 		return next
 	}
 	for _, a := range stage.Actions {
-		delayed := a.After != nil && a.After.Duration > 0
-		if immediateOnly && delayed {
+		due := entered
+		if a.After != nil {
+			due = entered.Add(a.After.Duration)
+		}
+		if !left.IsZero() && due.After(left) {
 			continue
 		}
 		key := actions.Key(string(acct.UID), stage.Name, entered, a.Name)
 		if actionIndex(acct.Status.Actions, key) >= 0 {
 			continue
-		}
-		due := entered
-		if delayed {
-			due = entered.Add(a.After.Duration)
 		}
 		if now.Before(due) {
 			next = health.Earliest(next, due)

@@ -197,8 +197,8 @@ func TestReconcileRevenue(t *testing.T) {
 }
 
 // TestReconcileDueActions: the actions step sends nothing and changes no
-// recorded entry: it hands the account to the dispatcher exactly when a
-// webhook entry is Pending, even one whose action left the plan (the
+// recorded entry; the delivery controller takes the account exactly when
+// a webhook entry is Pending, even one whose action left the plan (the
 // dispatcher fails it).
 func TestReconcileDueActions(t *testing.T) {
 	now := time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
@@ -225,7 +225,7 @@ func TestReconcileDueActions(t *testing.T) {
 			res, err := (&CustomerAccountReconciler{}).reconcileDueActions(t.Context(), s)
 			g.Expect(err).NotTo(HaveOccurred())
 			g.Expect(res).To(Equal(proceed))
-			g.Expect(s.pending).To(Equal(tc.pending))
+			g.Expect(holdsPending(a)).To(Equal(tc.pending))
 			g.Expect(a.Status.Actions).To(Equal(want))
 		})
 	}

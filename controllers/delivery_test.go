@@ -83,7 +83,7 @@ func TestADueActionIsPostedOncePerKeyWhateverTheCache(t *testing.T) {
 	reconcile := func(c client.Client) {
 		t.Helper()
 		d := &Dispatcher{Client: c, Accounts: k8sClient, Secrets: k8sClient, Sender: &actions.Sender{Client: hc}, Clock: clock}
-		r := &CustomerAccountReconciler{Client: c, Models: models, Clock: clock, Store: sources.NewStore(), Dispatcher: d}
+		r := &CustomerAccountReconciler{Client: c, Models: models, Clock: clock, Store: sources.NewStore()}
 		_, err := r.Reconcile(context.Background(), req)
 		g.Expect(err).NotTo(HaveOccurred())
 		d.prepare()
@@ -212,10 +212,11 @@ func TestDeliveryToASlowReceiverDoesNotHoldUpHealthEvaluation(t *testing.T) {
 	setSignal(t, g, ns, "other", "sentiment", "5")
 	g.Eventually(score, timeout, poll).Should(Equal(int32(100)))
 
-	// All the while the receiver held every delivery: none has an outcome.
+	// All the while the receiver held every delivery: none has an
+	// outcome, each its claimed attempt.
 	g.Expect(gt.holding()).To(Equal(len(slow)))
 	for _, name := range slow {
-		g.Expect(account(g, ns, name).Status.Actions).To(welcomeEntry(csv1alpha1.ActionPending, 0), name)
+		g.Expect(account(g, ns, name).Status.Actions).To(welcomeEntry(csv1alpha1.ActionPending, 1), name)
 	}
 
 	gt.open()
@@ -246,9 +247,13 @@ func TestDeliveryToABusyHostWaitsWithoutHoldingUpOtherHosts(t *testing.T) {
 	}
 	g.Eventually(func(g Gomega) {
 		g.Expect(gt.holding()).To(Equal(1))
+		claimed := 0
 		for _, name := range slow {
-			g.Expect(account(g, ns, name).Status.Actions).To(welcomeEntry(csv1alpha1.ActionPending, 0), name)
+			acts := account(g, ns, name).Status.Actions
+			g.Expect(acts).To(Or(welcomeEntry(csv1alpha1.ActionPending, 0), welcomeEntry(csv1alpha1.ActionPending, 1)), name)
+			claimed += int(acts[0].Attempts)
 		}
+		g.Expect(claimed).To(Equal(1), "only the attempt in flight is claimed")
 	}, timeout, poll).Should(Succeed())
 
 	// The other host is served while the busy one holds its only slot.
@@ -302,7 +307,8 @@ func TestDeliveryOutcomeIsRecordedOnceWhenTheAccountChangesDuringTheAttempt(t *t
 		// want matches the stored entries, given the welcome entry's key.
 		want   func(key string) types.GomegaMatcher
 		events func(key string) []string
-		// writes are the dispatcher's status writes, the conflict included.
+		// writes are the dispatcher's status writes: the claim, then the
+		// outcome, the conflict included.
 		writes int
 	}{
 		{
@@ -320,7 +326,7 @@ func TestDeliveryOutcomeIsRecordedOnceWhenTheAccountChangesDuringTheAttempt(t *t
 			events: func(key string) []string {
 				return []string{"Normal ActionDelivered Action welcome delivered (key " + key + ")"}
 			},
-			writes: 2,
+			writes: 3,
 		},
 		{
 			name:    "the attempt's outcome was recorded elsewhere: it is not recorded again",
@@ -333,7 +339,7 @@ func TestDeliveryOutcomeIsRecordedOnceWhenTheAccountChangesDuringTheAttempt(t *t
 					HaveField("Attempts", int32(1)), HaveField("Message", "recorded elsewhere")))
 			},
 			events: func(string) []string { return nil },
-			writes: 1,
+			writes: 2,
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"slices"
 	"sync"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -16,7 +18,12 @@ import (
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
 	"customersuccess.dev/success-operator/internal/actions"
@@ -42,25 +49,32 @@ const (
 // a retry: status times have second precision.
 const minRetryDelay = time.Second
 
-// Dispatcher delivers the webhooks of the accounts' Pending actions, apart
-// from the account reconcile: a slow receiver holds one of its workers,
-// never a reconcile, so health evaluation never waits on a webhook. It is
-// a manager Runnable that runs on the leader only.
+// Dispatcher is the delivery controller: it delivers the webhooks of the
+// accounts' Pending actions, apart from the account reconcile, so that a
+// slow receiver holds one of its workers, never a reconcile, and health
+// evaluation never waits on a webhook. It is a controller-runtime
+// controller over CustomerAccount (see SetupWithManager) that runs on the
+// leader only.
 //
 // The account reconciler records each due action as a Pending entry with
-// its idempotency key and, once that status is stored, offers the account
-// (Offer). The dispatcher serves one account at a time per worker: it
-// reads the account from the API server, makes one attempt of each
-// Pending entry that is due, and records the outcomes on the entries with
-// an optimistic lock (see record). Retries are queued for their backoff
-// time. Nothing lists the fleet: the work of an Offer or a retry is one
-// account's.
+// its idempotency key; the status write that stores it is the event that
+// wakes the dispatcher, and a new leader finds every Pending entry in its
+// first list. A pass (dispatch) reads the account from the API server and,
+// for each Pending entry that is due, claims it with an optimistic lock
+// (the resourceVersion read) immediately before its POST: the claim
+// counts the attempt and stores it. A claim that conflicts reads the
+// account again and claims only an entry that is still the same Pending
+// attempt, so a replica that lost its lease while it held an old copy, or
+// woke from a freeze, sends nothing that another replica claimed. The
+// outcome is recorded the same way (see record). Retries and entries due
+// later requeue the account for their due time. Nothing lists the fleet:
+// the work of a pass is one account's.
 type Dispatcher struct {
 	// Client writes account status and reads plans (the informer cache).
 	Client client.Client
 	// Accounts reads accounts from the API server, never from a cache: a
 	// cache may not have seen the dispatcher's last outcome yet, and an
-	// entry it still shows Pending would be sent again.
+	// entry it still shows Pending would be claimed in vain.
 	Accounts client.Reader
 	// Secrets reads webhook signing keys with a direct get.
 	Secrets client.Reader
@@ -80,17 +94,19 @@ type Dispatcher struct {
 	Concurrency, PerHost int
 
 	once  sync.Once
-	queue workqueue.TypedRateLimitingInterface[types.NamespacedName]
 	hosts *hostLimiter
+	// queue is the controller's queue, handed over when it starts (see
+	// SetupWithManager); nil until then.
+	queue workqueue.TypedRateLimitingInterface[reconcile.Request]
 }
 
-// +kubebuilder:rbac:groups=customersuccess.dev,resources=customeraccounts,verbs=get
+// +kubebuilder:rbac:groups=customersuccess.dev,resources=customeraccounts,verbs=get;list;watch
 // +kubebuilder:rbac:groups=customersuccess.dev,resources=customeraccounts/status,verbs=patch
 // +kubebuilder:rbac:groups=customersuccess.dev,resources=successplans,verbs=get
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
-// prepare creates the queue, so that accounts can be offered before Start.
+// prepare sets the defaults and creates the host limiter.
 func (d *Dispatcher) prepare() {
 	d.once.Do(func() {
 		if d.Concurrency <= 0 {
@@ -99,94 +115,78 @@ func (d *Dispatcher) prepare() {
 		if d.PerHost <= 0 {
 			d.PerHost = DefaultDeliveryPerHost
 		}
-		d.queue = workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[types.NamespacedName](),
-			workqueue.TypedRateLimitingQueueConfig[types.NamespacedName]{Name: "delivery"})
 		d.hosts = newHostLimiter(d.PerHost)
 	})
 }
 
-// NeedLeaderElection implements manager.LeaderElectionRunnable: only the
-// leader delivers.
-func (d *Dispatcher) NeedLeaderElection() bool { return true }
-
-// Start implements manager.Runnable: Concurrency workers serve the offered
-// accounts until ctx ends; an attempt in flight then ends and its outcome
-// is not recorded, so the next leader sends it again under the same key.
-func (d *Dispatcher) Start(ctx context.Context) error {
+// SetupWithManager registers the delivery controller: it watches the
+// accounts that hold a Pending entry, and runs only while this replica
+// leads (controllers need leader election by default). A pass in flight
+// when the lease is lost ends; its outcome is not recorded, so the next
+// leader retries the claimed attempt, under the same key, after its
+// backoff.
+func (d *Dispatcher) SetupWithManager(mgr ctrl.Manager) error {
 	d.prepare()
-	ctx = ctrl.LoggerInto(ctx, ctrl.Log.WithName("dispatcher"))
-	var workers sync.WaitGroup
-	for range d.Concurrency {
-		workers.Go(func() {
-			for d.serveNext(ctx) {
+	log := mgr.GetLogger().WithValues("controller", "delivery")
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("delivery").
+		For(&csv1alpha1.CustomerAccount{}, builder.WithPredicates(predicate.NewPredicateFuncs(holdsPending))).
+		// An account that waits in a host's line is queued again when a
+		// slot frees (wake).
+		WatchesRawSource(source.Func(func(_ context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
+			d.queue = q
+			return nil
+		})).
+		WithOptions(controller.Options{MaxConcurrentReconciles: d.Concurrency}).
+		WithLogConstructor(func(req *reconcile.Request) logr.Logger {
+			if req == nil {
+				return log
 			}
-		})
-	}
-	<-ctx.Done()
-	d.queue.ShutDown()
-	workers.Wait()
-	return nil
+			return log.WithValues("namespace", req.Namespace, "name", req.Name)
+		}).
+		Complete(d)
 }
 
-// Offer hands the account's Pending entries to the dispatcher: the
-// account is queued for the moment its first one is due. The reconciler
-// calls it once the status holding them is stored, so the dispatcher
-// never sees an entry that a restart would not find.
-func (d *Dispatcher) Offer(acct *csv1alpha1.CustomerAccount) {
-	d.prepare()
-	pending := false
-	var due time.Time
-	for _, e := range acct.Status.Actions {
-		if e.State != csv1alpha1.ActionPending {
-			continue
-		}
-		if at := d.dueAt(e); !pending || at.Before(due) {
-			due = at
-		}
-		pending = true
-	}
-	if pending {
-		d.queue.AddAfter(client.ObjectKeyFromObject(acct), due.Sub(d.Clock.Now()))
-	}
+// holdsPending says whether obj is an account with a Pending entry: the
+// only accounts the delivery controller has work for.
+func holdsPending(obj client.Object) bool {
+	acct, ok := obj.(*csv1alpha1.CustomerAccount)
+	return ok && slices.ContainsFunc(acct.Status.Actions, func(e csv1alpha1.ActionStatus) bool {
+		return e.State == csv1alpha1.ActionPending
+	})
 }
 
-// serveNext serves the next queued account; false once the queue is shut
-// down.
-func (d *Dispatcher) serveNext(ctx context.Context) bool {
-	key, quit := d.queue.Get()
-	if quit {
-		return false
+// Reconcile makes one delivery pass over the account and requeues it for
+// its next due entry.
+func (d *Dispatcher) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	next, err := d.dispatch(ctx, req.NamespacedName)
+	return ctrl.Result{RequeueAfter: next}, err
+}
+
+// wake queues an account a freed host slot serves; before the controller
+// starts (tests drive dispatch directly) there is no queue.
+func (d *Dispatcher) wake(key types.NamespacedName) {
+	if d.queue != nil {
+		d.queue.Add(reconcile.Request{NamespacedName: key})
 	}
-	defer d.queue.Done(key)
-	retryAfter, err := d.dispatch(ctx, key)
-	if err != nil {
-		if ctx.Err() == nil {
-			ctrl.LoggerFrom(ctx).Error(err, "Delivering actions failed", "customeraccount", key)
-		}
-		d.queue.AddRateLimited(key)
-		return true
-	}
-	d.queue.Forget(key)
-	if retryAfter > 0 {
-		d.queue.AddAfter(key, retryAfter)
-	}
-	return true
 }
 
 // dispatch makes one pass over the Pending entries of an account as
-// stored: each due one gets an attempt (or is Skipped, when its audience
-// matches no contact now, or Failed, when its action left the plan), and
-// the outcomes are recorded, with their Events. An entry whose host is
-// busy waits in the host's line, and its account is served again when a
-// slot frees. It returns when the next retry is due, zero when none is.
-// A suspended account, or one without a plan, keeps its entries Pending:
-// its reconcile offers them again once it is evaluated.
+// stored: each due one is claimed and attempted (or is Skipped, when its
+// audience matches no contact now, or Failed, when its action left the
+// plan or its last attempt was claimed and never reported), and the
+// outcomes are recorded, with their Events. An entry whose host is busy
+// waits in the host's line, and its account is served again when a slot
+// frees. It returns when the next entry is due, zero when none is. A
+// suspended account, or one without a plan, keeps its entries Pending:
+// they are served once it is evaluated again.
 func (d *Dispatcher) dispatch(ctx context.Context, key types.NamespacedName) (time.Duration, error) {
+	d.prepare()
 	// A slot this account was woken for and did not take goes to the next
 	// account in line, on every return.
 	defer func() {
 		for _, next := range d.hosts.finish(key) {
-			d.queue.Add(next)
+			d.wake(next)
 		}
 	}()
 	acct := &csv1alpha1.CustomerAccount{}
@@ -201,63 +201,104 @@ func (d *Dispatcher) dispatch(ctx context.Context, key types.NamespacedName) (ti
 		return 0, client.IgnoreNotFound(err)
 	}
 	now := d.Clock.Now()
-	var outcomes []*delivery
-	for _, e := range acct.Status.Actions {
-		if e.State != csv1alpha1.ActionPending {
+	// decided are outcomes not stored yet: each write stores those
+	// decided before it.
+	var decided []*delivery
+	for _, entryKey := range pendingKeys(acct.Status.Actions) {
+		i := actionIndex(acct.Status.Actions, entryKey)
+		if i < 0 || acct.Status.Actions[i].State != csv1alpha1.ActionPending {
+			continue // changed by a write that conflicted with a claim
+		}
+		e := acct.Status.Actions[i]
+		a, o := d.decide(acct, plan, e, now)
+		if o != nil {
+			decided = append(decided, o)
+		}
+		if a == nil {
 			continue
 		}
-		if o := d.deliver(ctx, key, acct, plan, e, now); o != nil {
-			outcomes = append(outcomes, o)
+		host := hostOf(a.Webhook.URL)
+		if !d.hosts.acquire(host, key) {
+			continue
 		}
+		claim := &delivery{key: e.Key, attempts: e.Attempts, sent: true, state: csv1alpha1.ActionPending,
+			message: fmt.Sprintf("attempt %d in flight", e.Attempts+1), at: *lifecycle.Stamp(now)}
+		stored, recorded, err := d.record(ctx, key, acct, append(decided, claim))
+		decided = nil
+		if err != nil || stored == nil {
+			d.release(host)
+			return 0, err
+		}
+		acct = stored
+		claimed := slices.Contains(recorded, claim)
+		d.emit(recorded, acct)
+		if !claimed {
+			d.release(host)
+			continue
+		}
+		err = d.send(ctx, acct, plan, &e, a)
+		d.release(host)
+		decided = append(decided, d.outcome(e, err, now))
 	}
-	stored, recorded, err := d.record(ctx, key, acct, outcomes)
+	stored, recorded, err := d.record(ctx, key, acct, decided)
 	if err != nil || stored == nil {
 		return 0, err
 	}
-	for _, o := range recorded {
-		if o.event != nil {
-			o.event.record(d.Recorder, stored)
-		}
-	}
+	d.emit(recorded, stored)
 	return d.retryAfter(stored, now), nil
 }
 
-// deliver decides the outcome of one Pending entry now, making an attempt
-// when it is due. It returns nil when there is nothing to record: the
-// entry is not due, or its host is busy (the account then waits in the
-// host's line). The payload carries the contacts of the action's audience
-// as spec.contacts holds them now; contacts go into the payload only,
-// never into status, an Event, a log line or a metric.
-func (d *Dispatcher) deliver(ctx context.Context, key types.NamespacedName, acct *csv1alpha1.CustomerAccount,
-	plan *csv1alpha1.SuccessPlan, e csv1alpha1.ActionStatus, now time.Time) *delivery {
+// pendingKeys lists the keys of the Pending entries of list: a pass walks
+// them by key, as a write may replace the list.
+func pendingKeys(list []csv1alpha1.ActionStatus) []string {
+	var keys []string
+	for _, e := range list {
+		if e.State == csv1alpha1.ActionPending {
+			keys = append(keys, e.Key)
+		}
+	}
+	return keys
+}
+
+// decide looks at one Pending entry now. It returns the action to attempt
+// when the entry is due and reaches someone, or the outcome to record
+// without an attempt; neither when the entry is not due yet.
+func (d *Dispatcher) decide(acct *csv1alpha1.CustomerAccount, plan *csv1alpha1.SuccessPlan,
+	e csv1alpha1.ActionStatus, now time.Time) (*csv1alpha1.Action, *delivery) {
 	out := &delivery{key: e.Key, attempts: e.Attempts, at: *lifecycle.Stamp(now)}
 	a := actionOf(plan, e.Stage, e.Name)
-	if a == nil || a.Webhook == nil {
+	switch {
+	case a == nil || a.Webhook == nil:
 		out.state, out.message = csv1alpha1.ActionFailed, "action no longer in the plan"
-		return out
-	}
-	if now.Before(d.dueAt(e)) {
-		return nil
+		return nil, out
+	case now.Before(d.dueAt(e)):
+		return nil, nil
+	case e.Attempts >= actions.MaxAttempts:
+		// The last attempt was claimed and its outcome never recorded
+		// (its replica stopped or lost its lease during the attempt).
+		out.state = csv1alpha1.ActionFailed
+		out.message = fmt.Sprintf("no outcome recorded for attempt %d, the last", e.Attempts)
+		out.event = &accountEvent{corev1.EventTypeWarning, csv1alpha1.ActionFailedReason, eventAction("Deliver", e.Name, e.Key),
+			fmt.Sprintf("Action %s failed after %d attempts: %s", e.Name, e.Attempts, out.message)}
+		return nil, out
 	}
 	// The contacts may have changed since the entry was recorded.
 	if msg, ok := unreached(a, acct.Spec.Contacts); ok {
 		out.state, out.reason, out.message = csv1alpha1.ActionSkipped, csv1alpha1.NoMatchingContactReason, msg
 		out.event = skippedEvent(&e, msg)
-		return out
+		return nil, out
 	}
-	host := hostOf(a.Webhook.URL)
-	if !d.hosts.acquire(host, key) {
-		return nil
-	}
-	err := d.send(ctx, acct, plan, &e, a)
-	if next, ok := d.hosts.release(host); ok {
-		d.queue.Add(next)
-	}
+	return a, nil
+}
+
+// outcome is the outcome of the claimed attempt of entry e (as it was
+// before its claim), which ended with err.
+func (d *Dispatcher) outcome(e csv1alpha1.ActionStatus, err error, now time.Time) *delivery {
 	if d.Metrics != nil {
 		d.Metrics.ObserveDelivery(err == nil)
 	}
-	out.sent = true
 	attempts := e.Attempts + 1
+	out := &delivery{key: e.Key, attempts: attempts, at: *lifecycle.Stamp(now)}
 	switch {
 	case err == nil:
 		out.state = csv1alpha1.ActionDelivered
@@ -271,6 +312,22 @@ func (d *Dispatcher) deliver(ctx context.Context, key types.NamespacedName, acct
 		out.state, out.message = csv1alpha1.ActionPending, text.Truncate(err.Error(), 1024)
 	}
 	return out
+}
+
+// release frees a slot of host and wakes the account it serves next.
+func (d *Dispatcher) release(host string) {
+	if next, ok := d.hosts.release(host); ok {
+		d.wake(next)
+	}
+}
+
+// emit records the Events of the outcomes stored on acct.
+func (d *Dispatcher) emit(recorded []*delivery, acct *csv1alpha1.CustomerAccount) {
+	for _, o := range recorded {
+		if o.event != nil {
+			o.event.record(d.Recorder, acct)
+		}
+	}
 }
 
 // send reads the signing key and posts the payload of entry e.
@@ -291,15 +348,17 @@ func (d *Dispatcher) send(ctx context.Context, acct *csv1alpha1.CustomerAccount,
 	return d.Sender.Send(ctx, a.Webhook.URL, secret, p)
 }
 
-// record stores the outcomes on the account's entries with an optimistic
-// lock (the resourceVersion read), so that it never overwrites a newer
-// status. On a conflict it reads the account again from the API server and
-// applies each outcome only to an entry that is still the same Pending
-// attempt (same key, still Pending, the same attempt count): an outcome is
-// recorded once, and never over an entry that changed meanwhile. It returns
-// the account as stored (nil when it is gone) and the outcomes recorded.
-// An outcome that cannot be recorded is lost with its Event: the entry
-// stays Pending and is attempted again under the same key.
+// record stores the outcomes (and claims) on the account's entries with
+// an optimistic lock (the resourceVersion read), so that it never
+// overwrites a newer status. On a conflict it reads the account again from
+// the API server and applies each outcome only to an entry that is still
+// the same Pending attempt (same key, still Pending, the same attempt
+// count): an outcome is recorded once, and never over an entry that
+// changed meanwhile; a claim is never made on an entry another replica
+// claimed. It returns the account as stored (nil when it is gone) and the
+// outcomes recorded. An outcome that cannot be recorded is lost with its
+// Event: the entry stays Pending, its attempt counted by its claim, and
+// is attempted again under the same key after its backoff.
 func (d *Dispatcher) record(ctx context.Context, key types.NamespacedName, acct *csv1alpha1.CustomerAccount,
 	outcomes []*delivery) (*csv1alpha1.CustomerAccount, []*delivery, error) {
 	if len(outcomes) == 0 {
@@ -362,12 +421,13 @@ func (d *Dispatcher) dueAt(e csv1alpha1.ActionStatus) time.Time {
 	return at.Add(actions.Backoff(e.Attempts))
 }
 
-// delivery is the outcome of one pass over one Pending entry.
+// delivery is what a pass records on one Pending entry: the claim of an
+// attempt, or an outcome.
 type delivery struct {
 	// key and attempts identify the Pending attempt the outcome belongs to.
 	key      string
 	attempts int32
-	// sent: an attempt was made, and counts.
+	// sent: a claim, which counts an attempt.
 	sent            bool
 	state           csv1alpha1.ActionState
 	reason, message string

@@ -375,6 +375,11 @@ func (c *crashingTransport) RoundTrip(*http.Request) (*http.Response, error) {
 	return nil, errors.New("process killed")
 }
 
+// TestAnActionRecordedBeforeACrashIsDeliveredAfterRestartWithTheSameKey:
+// the process dies between the claim of an attempt and its POST. The
+// claim is stored (the attempt counted), nothing reached the receiver,
+// and the restarted operator delivers the entry under its key once its
+// backoff has passed.
 func TestAnActionRecordedBeforeACrashIsDeliveredAfterRestartWithTheSameKey(t *testing.T) {
 	g := NewWithT(t)
 	ns := newNamespace(t)
@@ -383,32 +388,34 @@ func TestAnActionRecordedBeforeACrashIsDeliveredAfterRestartWithTheSameKey(t *te
 	key := types.NamespacedName{Namespace: ns, Name: "acme"}
 
 	// The first operator, driven by hand: its reconcile stores the action
-	// as Pending and hands it over; the process dies while the dispatcher
-	// sends it.
+	// as Pending; the process dies after the dispatcher claimed it, before
+	// its POST leaves.
 	clock := testingclock.NewFakeClock(epoch)
 	ctx, cancel := context.WithCancel(context.Background())
 	hc := outbound.NewClient(outbound.Options{})
 	hc.Transport = &crashingTransport{cancel: cancel}
 	d := &Dispatcher{Client: k8sClient, Accounts: k8sClient, Secrets: k8sClient, Sender: &actions.Sender{Client: hc}, Clock: clock}
-	r := &CustomerAccountReconciler{Client: k8sClient, Models: stepModels(t), Clock: clock, Store: sources.NewStore(), Dispatcher: d}
+	r := &CustomerAccountReconciler{Client: k8sClient, Models: stepModels(t), Clock: clock, Store: sources.NewStore()}
 	_, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: key})
 	g.Expect(err).NotTo(HaveOccurred())
 	recorded := account(g, ns, "acme").Status.Actions
 	g.Expect(recorded).To(ConsistOf(SatisfyAll(HaveField("Name", "welcome"), HaveField("State", csv1alpha1.ActionPending),
 		HaveField("Attempts", int32(0)))))
-	g.Expect(d.queue.Len()).To(Equal(1), "the stored entry is handed to the dispatcher")
+	g.Expect(holdsPending(account(g, ns, "acme"))).To(BeTrue(), "the delivery controller takes the stored entry")
 	_, err = d.dispatch(ctx, key)
 	g.Expect(err).To(HaveOccurred())
-	g.Expect(account(g, ns, "acme").Status.Actions).To(Equal(recorded))
+	g.Expect(account(g, ns, "acme").Status.Actions).To(ConsistOf(SatisfyAll(HaveField("Key", recorded[0].Key),
+		HaveField("State", csv1alpha1.ActionPending), HaveField("Attempts", int32(1)), HaveField("Message", "attempt 1 in flight"))))
 	keys, _ := rcv.delivered("welcome")
 	g.Expect(keys).To(BeEmpty())
 
-	// The restarted operator reconciles every account when it starts,
-	// finds the entry and delivers it under its key, once.
-	op := runOperator(t, ns)
+	// The restarted operator's delivery controller finds the claimed entry
+	// when it starts and, its backoff passed, delivers it under its key,
+	// once.
+	op := runOperator(t, ns, func(o *Options) { o.Backoff = func(int32) time.Duration { return 0 } })
 	g.Eventually(func(g Gomega) {
 		g.Expect(account(g, ns, "acme").Status.Actions).To(ConsistOf(SatisfyAll(
-			HaveField("Key", recorded[0].Key), HaveField("State", csv1alpha1.ActionDelivered), HaveField("Attempts", int32(1)))))
+			HaveField("Key", recorded[0].Key), HaveField("State", csv1alpha1.ActionDelivered), HaveField("Attempts", int32(2)))))
 	}, timeout, poll).Should(Succeed())
 	keys, once := rcv.delivered("welcome")
 	g.Expect(keys).To(Equal([]string{recorded[0].Key}))

@@ -128,7 +128,7 @@ func setup(mgr ctrl.Manager, opts Options) (*shared, error) {
 		Concurrency: opts.DeliveryConcurrency,
 		PerHost:     opts.DeliveryPerHost,
 	}
-	if err := mgr.Add(dispatcher); err != nil {
+	if err := dispatcher.SetupWithManager(mgr); err != nil {
 		return nil, err
 	}
 	err = (&CustomerAccountReconciler{
@@ -139,7 +139,6 @@ func setup(mgr ctrl.Manager, opts Options) (*shared, error) {
 		Collectors:  collectors,
 		Recorder:    mgr.GetEventRecorder("success-operator"),
 		Changed:     changed,
-		Dispatcher:  dispatcher,
 		Metrics:     metrics,
 		Concurrency: opts.AccountConcurrency,
 	}).SetupWithManager(mgr)

@@ -328,7 +328,8 @@ type CustomerAccountStatus struct {
 	// keeps the 3 newest and, when they are older, the entries that tell
 	// the last band change and the last stage change (each with the entry
 	// before it, which says where it came from): at most 7. The Events
-	// (BandChanged, StageEntered, ...) record every change.
+	// (BandChanged, StageExited, ...) record every change but an account's
+	// first placement.
 	// +optional
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=7
@@ -520,7 +521,8 @@ type ActionStatus struct {
 	// at is when the state last changed.
 	// +optional
 	At *metav1.Time `json:"at,omitempty"`
-	// attempts counts delivery attempts.
+	// attempts counts delivery attempts; each is counted when it is
+	// claimed, right before its request leaves.
 	// +optional
 	Attempts int32 `json:"attempts,omitempty"`
 	// reason says why an entry is Skipped: NoMatchingContact (its audience

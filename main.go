@@ -3,14 +3,20 @@
 package main
 
 import (
+	"bytes"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
+
+	"github.com/go-logr/logr"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -33,6 +39,7 @@ func main() {
 		metricsSecure          bool
 		leaderElect            bool
 		leaderElectionID       string
+		leaderElectionNS       string
 		watchNamespaces        string
 		watchSelector          string
 		qps                    float64
@@ -59,6 +66,9 @@ func main() {
 		"Label selector of the CustomerAccounts and SuccessPlans this manager serves (a shard); empty serves all.")
 	flag.StringVar(&leaderElectionID, "leader-election-id", "success-operator.customersuccess.dev",
 		"Name of the leader election lease; give each shard its own.")
+	flag.StringVar(&leaderElectionNS, "leader-election-namespace", "",
+		"Namespace of the leader election lease; empty is the manager's own namespace, "+
+			"which only a manager running in a cluster has: set it to run --leader-elect elsewhere.")
 	flag.IntVar(&opts.AccountConcurrency, "account-concurrency", 4, "CustomerAccounts reconciled in parallel.")
 	flag.IntVar(&opts.PlanConcurrency, "plan-concurrency", 2, "SuccessPlans reconciled in parallel.")
 	flag.IntVar(&opts.DeliveryConcurrency, "delivery-concurrency", controllers.DefaultDeliveryConcurrency,
@@ -103,6 +113,7 @@ func main() {
 		PprofBindAddress:              pprofAddr,
 		LeaderElection:                leaderElect,
 		LeaderElectionID:              leaderElectionID,
+		LeaderElectionNamespace:       leaderElectionNS,
 		Cache:                         scope.Cache(),
 		LeaderElectionReleaseOnCancel: true,
 	})
@@ -138,7 +149,7 @@ func metricsOptions(addr string, secure bool, certPath, certName, keyName string
 	if !secure {
 		return opts, nil
 	}
-	opts.FilterProvider = filters.WithAuthenticationAndAuthorization
+	opts.FilterProvider = metricsAuth
 	if certPath != "" {
 		// controller-runtime falls back to a self-signed certificate when the
 		// files are missing; a path that was given but is wrong is an error.
@@ -151,6 +162,131 @@ func metricsOptions(addr string, secure bool, certPath, certName, keyName string
 		opts.CertDir, opts.CertName, opts.KeyName = certPath, certName, keyName
 	}
 	return opts, nil
+}
+
+// metricsAuth is controller-runtime's metrics filter
+// (filters.WithAuthenticationAndAuthorization: a TokenReview, then a
+// SubjectAccessReview), with the answer to a bearer token that does not
+// authenticate corrected. That filter takes the authenticator's "invalid
+// bearer token" for a failure of its own: it answers 500 and logs an error
+// with a stack trace. As the API server does, metricsAuth answers 401 and
+// logs the reason at V(4) only, so that a scraper with a stale token
+// neither floods the log nor looks like a broken manager. A token that
+// authenticates without the right to get /metrics still gets 403, and a
+// SubjectAccessReview that fails still 500 with an error log.
+func metricsAuth(cfg *rest.Config, hc *http.Client) (metricsserver.Filter, error) {
+	filter, err := filters.WithAuthenticationAndAuthorization(cfg, hc)
+	if err != nil {
+		return nil, err
+	}
+	return func(log logr.Logger, next http.Handler) (http.Handler, error) {
+		log = quietAuthLog(log)
+		// The filter calls passed with the writer it was given, an
+		// *authAnswer, once the caller may read the metrics.
+		passed := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if a, ok := w.(*authAnswer); ok {
+				a.passed = true
+				w = a.ResponseWriter
+			}
+			next.ServeHTTP(w, r)
+		})
+		inner, err := filter(log, passed)
+		if err != nil {
+			return nil, err
+		}
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			a := &authAnswer{ResponseWriter: w}
+			inner.ServeHTTP(a, r)
+			a.finish()
+		}), nil
+	}, nil
+}
+
+// authFailed is the message with which controller-runtime's filter logs an
+// authentication error and answers 500.
+const authFailed = "Authentication failed"
+
+// authAnswer holds back the filter's own answer (a refusal) until the
+// filter returns, to correct its status; the metrics handler writes
+// straight to the client.
+type authAnswer struct {
+	http.ResponseWriter
+	passed bool
+	status int
+	body   bytes.Buffer
+}
+
+func (a *authAnswer) WriteHeader(status int) {
+	if a.passed {
+		a.ResponseWriter.WriteHeader(status)
+		return
+	}
+	if a.status == 0 {
+		a.status = status
+	}
+}
+
+func (a *authAnswer) Write(b []byte) (int, error) {
+	if a.passed {
+		return a.ResponseWriter.Write(b)
+	}
+	return a.body.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the client's writer.
+func (a *authAnswer) Unwrap() http.ResponseWriter { return a.ResponseWriter }
+
+// finish sends the refusal held back, a failed authentication as 401.
+func (a *authAnswer) finish() {
+	if a.passed || (a.status == 0 && a.body.Len() == 0) {
+		return
+	}
+	if a.status == http.StatusInternalServerError && strings.HasPrefix(a.body.String(), authFailed) {
+		http.Error(a.ResponseWriter, "Unauthorized", http.StatusUnauthorized)
+		return
+	}
+	if a.status != 0 {
+		a.ResponseWriter.WriteHeader(a.status)
+	}
+	_, _ = a.ResponseWriter.Write(a.body.Bytes())
+}
+
+// quietAuthLog returns log with the metrics filter's authentication errors
+// (a token that does not authenticate) logged as information at V(4),
+// without a stack trace; every other message passes unchanged.
+func quietAuthLog(log logr.Logger) logr.Logger {
+	sink := log.GetSink()
+	if sink == nil {
+		return log
+	}
+	if cd, ok := sink.(logr.CallDepthLogSink); ok {
+		sink = cd.WithCallDepth(1) // the frame of authLogSink
+	}
+	return logr.New(authLogSink{sink})
+}
+
+// authLogSink is the sink of quietAuthLog.
+type authLogSink struct{ logr.LogSink }
+
+// Init does nothing: the sink it wraps was initialised by its own logger.
+func (s authLogSink) Init(logr.RuntimeInfo) {}
+
+func (s authLogSink) Error(err error, msg string, keysAndValues ...any) {
+	if msg != authFailed {
+		s.LogSink.Error(err, msg, keysAndValues...)
+		return
+	}
+	if s.Enabled(4) {
+		s.Info(4, msg, append(keysAndValues, "reason", err.Error())...)
+	}
+}
+
+func (s authLogSink) WithValues(keysAndValues ...any) logr.LogSink {
+	return authLogSink{s.LogSink.WithValues(keysAndValues...)}
+}
+
+func (s authLogSink) WithName(name string) logr.LogSink {
+	return authLogSink{s.LogSink.WithName(name)}
 }
 
 // scheme returns the built-in kinds and this API.

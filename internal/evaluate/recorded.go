@@ -15,6 +15,9 @@ import (
 // observed at now, since the collectors keep pulling it; a stale one keeps
 // its time. An overridden measure records the override, not the source's
 // value: it has none. A measure the status does not record has no value.
+// A recorded value is the very number the operator scored (health scores
+// every value as rounded to the status's six decimals), so evaluating with
+// it gives the recorded scores and band again.
 // The kubectl plugin evaluates with it; the operator falls back to it for
 // the measures its collectors have not pulled since it started, so that a
 // restart re-evaluates an account to the status it already has.

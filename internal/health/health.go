@@ -88,7 +88,8 @@ type Value struct {
 	// It is the one rule for a measure's availability: with a weight > 0,
 	// an available value counts in the health score.
 	Available bool
-	// Raw is the value before normalize; 0 unless Available.
+	// Raw is the value before normalize, as the measure's status records
+	// it (rounded to six decimals); 0 unless Available.
 	Raw float64
 }
 
@@ -104,7 +105,7 @@ var decimalPattern = regexp.MustCompile(`^-?[0-9]{1,15}(\.[0-9]{1,6})?$`)
 type evaluated struct {
 	status  csv1alpha1.MeasureStatus
 	score   float64 // unrounded measure score; meaningful when has
-	raw     float64 // the value before normalize; meaningful when has
+	raw     float64 // the value before normalize, as recorded; meaningful when has
 	has     bool    // the measure has a usable value
 	counted bool    // the measure takes part in the weighted score
 	next    time.Time
@@ -215,16 +216,20 @@ func evaluateMeasure(now time.Time, m Measure) evaluated {
 	}
 
 	if e.has {
-		s, err := scoreValue(raw, m)
+		// The value is scored as the status records it, so that the
+		// status reproduces its own score (see recordedValue).
+		v, d, err := recordedValue(raw)
+		var s float64
+		if err == "" {
+			s, err = scoreValue(v, m)
+		}
 		if err != "" {
 			errs = append(errs, err)
 			e.has = false
 		} else {
-			e.score, e.raw = s, raw
+			e.score, e.raw = s, v
 			e.status.Score = clampScore(roundHalfUp(s))
-			if d, ok := formatValue(raw); ok {
-				e.status.Value = d
-			}
+			e.status.Value = d
 		}
 	}
 	e.status.Error = strings.Join(errs, "; ")
@@ -322,12 +327,9 @@ func previousValue(p *csv1alpha1.MeasureStatus) (lastValue, bool) {
 	return lastValue{v, p.ObservedAt.Time}, true
 }
 
-// scoreValue normalises raw and maps it through the thresholds. A non-empty
-// errMsg means the measure has no usable value.
+// scoreValue normalises raw (a recordedValue) and maps it through the
+// thresholds. A non-empty errMsg means the measure has no usable value.
 func scoreValue(raw float64, m Measure) (score float64, errMsg string) {
-	if !Finite(raw) {
-		return 0, "value is not a finite number"
-	}
 	v, err := normalize(m.Normalize, raw)
 	if err != nil {
 		return 0, "normalize: " + err.Error()
@@ -349,6 +351,28 @@ func normalize(f func(float64) (float64, error), raw float64) (v float64, err er
 		}
 	}()
 	return f(raw)
+}
+
+// recordedValue is v as a measure's status records it, the one value that
+// is normalised, scored and read by expressions: v rounded to the six
+// decimals of the status value d, parsed back. Rounding once more changes
+// nothing, so the status evaluates to its own score. A value the status
+// cannot record is not used: errMsg says why (not finite, or more than 15
+// integer digits).
+func recordedValue(v float64) (value float64, d csv1alpha1.Decimal, errMsg string) {
+	if !Finite(v) {
+		return 0, "", "value is not a finite number"
+	}
+	d, ok := formatValue(v)
+	if !ok {
+		return 0, "", "value does not fit a status decimal (more than 15 integer digits)"
+	}
+	value, err := strconv.ParseFloat(string(d), 64)
+	if err != nil {
+		// formatValue writes only what ParseFloat reads.
+		return 0, "", "value " + string(d) + " is not a decimal number"
+	}
+	return value, d, ""
 }
 
 // formatValue renders v as an API Decimal rounded to 6 decimals; false when

@@ -13,8 +13,10 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"go.uber.org/zap/zapcore"
@@ -29,23 +31,36 @@ import (
 )
 
 func main() {
-	refresh := flag.Duration("refresh", 5*time.Second, "How often to print the accounts and plans; 0 prints nothing.")
+	var o options
+	flag.DurationVar(&o.refresh, "refresh", 5*time.Second, "How often to print the accounts and plans; 0 prints nothing.")
+	flag.StringVar(&o.metricsAddr, "metrics-bind-address", "127.0.0.1:8080", "Address of the operator's metrics (plain HTTP); 0 disables them.")
+	flag.StringVar(&o.kubeconfig, "kubeconfig-out", filepath.Join("bin", "demo.kubeconfig"), "Where to write the control plane's kubeconfig.")
 	flag.Parse()
-	if err := run(*refresh); err != nil {
+	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(1)
 	}
 }
 
-func run(refresh time.Duration) error {
+// options are the demo's flags.
+type options struct {
+	refresh     time.Duration
+	metricsAddr string
+	kubeconfig  string
+}
+
+func run(o options) error {
 	ctrl.SetLogger(zap.New(zap.Level(zapcore.ErrorLevel)))
-	ctx := ctrl.SetupSignalHandler()
+	ctx := interruptContext()
 	root, err := os.Getwd()
 	if err != nil {
 		return err
 	}
 	step("Starting the control plane (etcd, kube-apiserver) and installing the CRDs")
-	kubeconfig := filepath.Join(root, "bin", "demo.kubeconfig")
+	kubeconfig, err := filepath.Abs(o.kubeconfig)
+	if err != nil {
+		return err
+	}
 	env, cfg, err := testenv.StartLocal(root, kubeconfig)
 	if err != nil {
 		return err
@@ -101,7 +116,7 @@ func run(refresh time.Duration) error {
 		Scheme: testenv.Scheme(),
 		// A local run: plain HTTP on loopback without authentication, the
 		// equivalent of the manager's --metrics-secure=false.
-		Metrics: metricsserver.Options{BindAddress: "127.0.0.1:8080", SecureServing: false},
+		Metrics: metricsserver.Options{BindAddress: o.metricsAddr, SecureServing: false},
 	})
 	if err != nil {
 		return err
@@ -123,19 +138,48 @@ The demo is running. In another shell:
   kubectl get events -n customers --sort-by=.lastTimestamp
   kubectl get successplan smb -n customers -o jsonpath='{.status.kpis}'
 
-Prometheus: %s   Operator metrics: http://127.0.0.1:8080/metrics
+Prometheus: %s   Operator metrics: %s
 Support desk export: http://%s%s
 Warehouse: PGPASSWORD=%s psql '%s' -c 'TABLE tickets'
 Press Ctrl-C to stop everything.
 
-`, kubeconfig, filepath.Dir(kubectl), prom.URL, simAddr, demo.SupportDeskPath, warehouse.Password, warehouse.DSN)
+`, kubeconfig, filepath.Dir(kubectl), prom.URL, metricsURL(o.metricsAddr), simAddr, demo.SupportDeskPath, warehouse.Password, warehouse.DSN)
 
-	if refresh > 0 {
-		go watch(ctx, kubectl, kubeconfig, refresh)
+	if o.refresh > 0 {
+		go watch(ctx, kubectl, kubeconfig, o.refresh)
 	}
 	err = <-done
 	fmt.Println("\nStopping")
 	return err
+}
+
+// interruptContext returns a context that the first SIGINT or SIGTERM
+// cancels; later ones are only acknowledged, so that the deferred stops
+// always run before the demo exits. ctrl.SetupSignalHandler exits at once
+// on a second signal, and stopping takes long enough for an impatient
+// second Ctrl-C: envtest runs etcd and kube-apiserver each in a process
+// group of its own, which the terminal's Ctrl-C does not reach, so a demo
+// that exits early leaves them running, etcd with its data directory.
+func interruptContext() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-signals
+		cancel()
+		for range signals {
+			fmt.Fprintln(os.Stderr, "demo: still stopping the processes it started; it exits when they are gone")
+		}
+	}()
+	return ctx
+}
+
+// metricsURL is where the operator's metrics are served on addr.
+func metricsURL(addr string) string {
+	if addr == "0" || addr == "" {
+		return "off"
+	}
+	return "http://" + addr + "/metrics"
 }
 
 // watch prints the accounts and plans every interval.

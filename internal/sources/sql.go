@@ -23,8 +23,8 @@ const (
 )
 
 // SQL runs one query per measure per pull on a database that speaks the
-// PostgreSQL protocol, over one connection, each in a read-only
-// transaction with a statement timeout. A query returns rows of (account
+// PostgreSQL protocol, over one connection, each as one prepared
+// statement in a read-only transaction with a statement timeout. A query returns rows of (account
 // key, value); only the rows of the pull's targets are kept.
 type SQL struct {
 	// DSN is the connection string; Password, when set, replaces its
@@ -124,8 +124,15 @@ type row struct {
 	rows   int
 }
 
-// query runs one measure's query in a read-only transaction and matches
-// its rows to the targets.
+// query runs one measure's query and matches its rows to the targets.
+//
+// The boundary is the server's, whatever the text holds: the query is sent
+// with the extended protocol as one unnamed prepared statement (a Parse,
+// which PostgreSQL refuses for more than one statement, however quotes,
+// comments or dollar quotes hide the semicolons), inside a transaction
+// begun READ ONLY and always rolled back. It runs only when the
+// statement's description has no parameter and two columns, so a
+// statement that returns no rows (COMMIT, SET, ...) is never executed.
 func (s *SQL) query(ctx context.Context, conn *pgx.Conn, query string, targets []Target) map[string]Sample {
 	ctx, cancel := context.WithTimeout(ctx, s.Timeout+time.Second) // the server's statement_timeout answers first
 	defer cancel()
@@ -133,34 +140,16 @@ func (s *SQL) query(ctx context.Context, conn *pgx.Conn, query string, targets [
 	for _, t := range targets {
 		found[t.Key(s.SourceName)] = &row{}
 	}
-	err := pgx.BeginTxFunc(ctx, conn, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, query, pgx.QueryExecModeSimpleProtocol)
-		if err != nil {
-			return err
+	err := s.run(ctx, conn, query, func(values []any) error {
+		key, ok := keyText(values[0])
+		if !ok {
+			return shapeError("the first column is not an account key (text or an integer)")
 		}
-		defer rows.Close()
-		if n := len(rows.FieldDescriptions()); n != 2 {
-			return shapeError(fmt.Sprintf("the query returns %d columns, want 2 (account key, value)", n))
+		if r := found[key]; r != nil {
+			r.rows++
+			r.sample = number(values[1])
 		}
-		count := 0
-		for rows.Next() {
-			if count++; count > s.MaxRows {
-				return shapeError(fmt.Sprintf("the query returned more than %d rows, the limit (maxRows)", s.MaxRows))
-			}
-			values, err := rows.Values()
-			if err != nil {
-				return err
-			}
-			key, ok := keyText(values[0])
-			if !ok {
-				return shapeError("the first column is not an account key (text or an integer)")
-			}
-			if r := found[key]; r != nil {
-				r.rows++
-				r.sample = number(values[1])
-			}
-		}
-		return rows.Err()
+		return nil
 	})
 	if err != nil {
 		return FailAll(targets, describeSQL(err))
@@ -178,6 +167,49 @@ func (s *SQL) query(ctx context.Context, conn *pgx.Conn, query string, targets [
 		}
 	}
 	return out
+}
+
+// run prepares query as one unnamed statement in a read-only transaction,
+// checks its description, executes it and hands each row's values to
+// each. The transaction is rolled back: nothing a query does is kept.
+func (s *SQL) run(ctx context.Context, conn *pgx.Conn, query string, each func([]any) error) error {
+	tx, err := conn.BeginTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	sd, err := tx.Prepare(ctx, "", query)
+	if err != nil {
+		return err
+	}
+	if n := len(sd.ParamOIDs); n != 0 {
+		return shapeError(fmt.Sprintf("the query has %d parameters ($1, ...), want none", n))
+	}
+	if n := len(sd.Fields); n != 2 {
+		return shapeError(fmt.Sprintf("the query returns %d columns, want 2 (account key, value)", n))
+	}
+	types := conn.TypeMap()
+	formats := make([]int16, len(sd.Fields))
+	for i, f := range sd.Fields {
+		formats[i] = types.FormatCodeForOID(f.DataTypeOID)
+	}
+	rows := pgx.RowsFromResultReader(types, conn.PgConn().ExecStatement(ctx, sd, nil, nil, formats))
+	defer rows.Close()
+	count := 0
+	for rows.Next() {
+		if count++; count > s.MaxRows {
+			return shapeError(fmt.Sprintf("the query returned more than %d rows, the limit (maxRows)", s.MaxRows))
+		}
+		values, err := rows.Values()
+		if err != nil {
+			return err
+		}
+		if err := each(values); err != nil {
+			return err
+		}
+	}
+	rows.Close()
+	return rows.Err()
 }
 
 // shapeError says how a query's answer is not (account key, value) rows.
@@ -241,6 +273,7 @@ var sqlStates = map[string]string{
 	"42501": "permission denied",
 	"42883": "undefined function",
 	"25006": "read-only transaction",
+	"2D000": "invalid transaction termination",
 	"53300": "too many connections",
 	"57P01": "server shutting down",
 	"57P03": "server not accepting connections",
@@ -257,6 +290,11 @@ func describeSQL(err error) string {
 	)
 	switch {
 	case errors.As(err, &pgErr):
+		if pgErr.Code == "42601" && pgErr.Routine == "exec_parse_message" {
+			// PostgreSQL's refusal to prepare more than one statement (the
+			// only syntax error its Parse message raises itself).
+			return "query failed: more than one statement (SQLSTATE 42601)"
+		}
 		if name, ok := sqlStates[pgErr.Code]; ok {
 			return fmt.Sprintf("query failed: %s (SQLSTATE %s)", name, pgErr.Code)
 		}

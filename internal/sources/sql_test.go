@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	csv1alpha1 "customersuccess.dev/success-operator/api/v1alpha1"
@@ -161,6 +162,22 @@ func TestCheckSQL(t *testing.T) {
 		"SELECT a, b FROM t; DROP TABLE t":                          "must be one statement",
 		"SELECT a, b FROM t;":                                       "",
 		"":                                                          "must be one SELECT (or WITH ... SELECT) statement",
+		// A star's columns are the database's to count.
+		"SELECT * FROM open_tickets":        "",
+		"SELECT t.* FROM open_tickets AS t": "",
+		"SELECT a, b /* , c */ FROM t":      "",
+		// Semicolons hidden from a text check by quotes, comments or dollar
+		// quotes: an early message; the server refuses them at each pull.
+		"SELECT 'k' AS k, 1; COMMIT; BEGIN READ WRITE; INSERT INTO t VALUES (1); COMMIT":   "must be one statement",
+		"SELECT a, b FROM t /* ; */ ; -- ;\nCOMMIT":                                        "must be one statement",
+		"SELECT $k$k;$k$, 1; COMMIT; INSERT INTO t VALUES ($$;$$)":                         "must be one statement",
+		"SELECT E'\\';', 1; COMMIT":                                                        "must be one statement",
+		"SELECT ';' AS k, $$;$$ FROM t /* ; /* ; */ ; */ -- ;":                             "",
+		"SELECT a, b FROM t WHERE c = $1;;":                                                "",
+		"-- the open tickets\nSELECT account, open FROM tickets":                           "",
+		"/* a; b */ WITH x AS (SELECT 1) SELECT a, b FROM x":                               "",
+		"-- SELECT\nDELETE FROM tickets":                                                   "must be one SELECT (or WITH ... SELECT) statement",
+		"SELECT 'it\\'s', 1; DROP TABLE t -- a backslash the server may read as an escape": "",
 	} {
 		if got := checkSQL(q); got != want {
 			t.Errorf("checkSQL(%q) = %q, want %q", q, got, want)
@@ -177,4 +194,205 @@ func freeLoopbackPort(t *testing.T) int {
 	}
 	defer func() { _ = l.Close() }()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// writableWarehouse starts a private PostgreSQL with a database warehouse
+// whose login writer owns the table audit: it may insert, so only the
+// server's own rules can keep a measure's query from writing. It checks
+// that writer can write and answers the DSN of writer and a function that
+// counts audit's rows.
+func writableWarehouse(t *testing.T) (pg *testenv.Postgres, dsn string, auditRows func() int64) {
+	t.Helper()
+	pg, err := testenv.StartPostgres()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pg.Stop() })
+	ctx := context.Background()
+	if err := pg.Exec(ctx, "postgres",
+		"CREATE DATABASE warehouse",
+		"CREATE ROLE writer LOGIN PASSWORD 'writer-pw'",
+	); err != nil {
+		t.Fatal(err)
+	}
+	if err := pg.Exec(ctx, "warehouse",
+		"CREATE EXTENSION pg_stat_statements",
+		"CREATE TABLE audit (note text)",
+		"ALTER TABLE audit OWNER TO writer",
+		"CREATE TABLE tickets (account text, open integer, score numeric)",
+		"INSERT INTO tickets VALUES ('acme', 3, 4.5), ('globex', 0, 1), ('initech', 9, 2.25)",
+		"CREATE VIEW open_tickets AS SELECT account, open FROM tickets",
+		"GRANT SELECT ON tickets, open_tickets TO writer",
+		`CREATE PROCEDURE commit_and_write(INOUT k text, INOUT v integer) LANGUAGE plpgsql AS $$
+		BEGIN
+			COMMIT;
+			SET TRANSACTION READ WRITE;
+			INSERT INTO audit VALUES ('procedure');
+			COMMIT;
+			k := 'acme'; v := 1;
+		END $$`,
+	); err != nil {
+		t.Fatal(err)
+	}
+	dsn = pg.DSN("writer", "writer-pw", "warehouse")
+	// writer can write: an insert in a transaction rolled back.
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = conn.Close(ctx) }()
+	tx, err := conn.BeginTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadWrite})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, "INSERT INTO audit VALUES ('can write')"); err != nil {
+		t.Fatalf("writer cannot write, the test proves nothing: %v", err)
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	auditRows = func() int64 {
+		t.Helper()
+		conn, err := pgx.Connect(ctx, pg.DSN("postgres", pg.Password, "warehouse"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = conn.Close(ctx) }()
+		var n int64
+		if err := conn.QueryRow(ctx, "SELECT count(*) FROM audit").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	return pg, dsn, auditRows
+}
+
+// TestSQLServerRefusesAWrite sends, with a login that may write, queries
+// that end the read-only transaction with a COMMIT hidden from a text
+// check (by quotes, comments or dollar quotes, or in a procedure) and
+// then insert: each is refused by the server, the measure reports the
+// error, and the table holds no row afterwards.
+func TestSQLServerRefusesAWrite(t *testing.T) {
+	pg, dsn, auditRows := writableWarehouse(t)
+	ctx := context.Background()
+	s, err := NewSQL("warehouse", &csv1alpha1.SQLSource{}, map[string][]byte{"dsn": []byte(dsn)}, outbound.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	targets := []Target{{Name: "acme"}, {Name: "k"}}
+	const multiple = "query failed: more than one statement (SQLSTATE 42601)"
+	for _, tc := range []struct{ name, query, want string }{
+		{name: "a second statement after a quote",
+			query: "SELECT 'k' AS k, 1; COMMIT; BEGIN READ WRITE; INSERT INTO audit VALUES ('quotes'); COMMIT", want: multiple},
+		{name: "semicolons in comments",
+			query: "SELECT account, open FROM tickets /* ; */ ; -- ;\nCOMMIT; BEGIN READ WRITE; INSERT INTO audit SELECT 'comments' /* ; */; COMMIT -- ;", want: multiple},
+		{name: "semicolons in dollar quotes",
+			query: "SELECT $k$k;$k$, 1; COMMIT; BEGIN READ WRITE; INSERT INTO audit VALUES ($$dollar; quoted$$); COMMIT", want: multiple},
+		{name: "COMMIT; BEGIN READ WRITE; INSERT",
+			query: "SELECT account, open FROM tickets; COMMIT; BEGIN READ WRITE; INSERT INTO audit DEFAULT VALUES; COMMIT", want: multiple},
+		{name: "statements joined without spaces",
+			query: "SELECT account, open FROM tickets;COMMIT;BEGIN READ WRITE;INSERT INTO audit DEFAULT VALUES;COMMIT", want: multiple},
+		{name: "a procedure that commits",
+			query: "CALL commit_and_write(NULL, NULL)", want: "query failed: invalid transaction termination (SQLSTATE 2D000)"},
+		{name: "a writing CTE", query: "WITH w AS (INSERT INTO audit VALUES ('cte') RETURNING note, 1) SELECT * FROM w",
+			want: "query failed: read-only transaction (SQLSTATE 25006)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := pg.Exec(ctx, "warehouse", "TRUNCATE audit"); err != nil {
+				t.Fatal(err)
+			}
+			for i := 0; i < 2; i++ { // two pulls: one could prepare the next
+				got := s.Pull(ctx, []*csv1alpha1.Measure{{Name: "m", Query: tc.query}}, targets)["m"]
+				for _, tg := range targets {
+					if got[tg.Name].Err != tc.want {
+						t.Errorf("pull %d: %s = %+v, want error %q", i+1, tg.Name, got[tg.Name], tc.want)
+					}
+				}
+			}
+			if n := auditRows(); n != 0 {
+				t.Fatalf("audit holds %d rows after the pulls, want 0", n)
+			}
+		})
+	}
+
+	// On one connection, the query after a refused one still reads.
+	if err := pg.Exec(ctx, "warehouse", "TRUNCATE audit"); err != nil {
+		t.Fatal(err)
+	}
+	got := s.Pull(ctx, []*csv1alpha1.Measure{
+		{Name: "bad", Query: "SELECT 'k', 1; COMMIT; BEGIN READ WRITE; INSERT INTO audit VALUES ('same connection'); COMMIT"},
+		{Name: "good", Query: "SELECT account, open FROM tickets"},
+	}, targets)
+	if got["bad"]["acme"].Err != multiple || got["good"]["acme"] != (Sample{Value: 3}) {
+		t.Errorf("one connection: bad = %+v, good = %+v", got["bad"]["acme"], got["good"]["acme"])
+	}
+	if n := auditRows(); n != 0 {
+		t.Fatalf("audit holds %d rows, want 0", n)
+	}
+}
+
+// TestSQLColumnsFromTheStatementsDescription takes the column count from
+// the prepared statement, not from the text: SELECT * from a two-column
+// view is accepted at plan time and read at each pull, and a query of
+// another shape (three columns, none, a parameter) is never executed.
+func TestSQLColumnsFromTheStatementsDescription(t *testing.T) {
+	pg, dsn, _ := writableWarehouse(t)
+	ctx := context.Background()
+	const star = "SELECT * FROM open_tickets"
+	plan := &csv1alpha1.SuccessPlanSpec{
+		Sources:  []csv1alpha1.Source{{Name: "warehouse", SQL: &csv1alpha1.SQLSource{}}},
+		Measures: []csv1alpha1.Measure{{Name: "open", Source: "warehouse", Query: star}},
+	}
+	if errs := ValidatePlan(plan); len(errs) != 0 {
+		t.Errorf("ValidatePlan refuses %q: %v", star, errs)
+	}
+	s, err := NewSQL("warehouse", &csv1alpha1.SQLSource{}, map[string][]byte{"dsn": []byte(dsn)}, outbound.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	targets := []Target{{Name: "acme"}, {Name: "globex"}, {Name: "initech"}}
+	got := s.Pull(ctx, []*csv1alpha1.Measure{
+		{Name: "star", Query: star},
+		{Name: "wide", Query: "SELECT * FROM tickets AS wide"},
+		{Name: "none", Query: "SELECT FROM tickets AS none"},
+		{Name: "param", Query: "SELECT account, open FROM tickets AS param WHERE open > $1"},
+	}, targets)
+	for name, want := range map[string]Sample{"acme": {Value: 3}, "globex": {Value: 0}, "initech": {Value: 9}} {
+		if got["star"][name] != want {
+			t.Errorf("star: %s = %+v, want %+v", name, got["star"][name], want)
+		}
+		if want := "the query returns 3 columns, want 2 (account key, value)"; got["wide"][name].Err != want {
+			t.Errorf("wide: %s = %+v, want error %q", name, got["wide"][name], want)
+		}
+		if want := "the query returns 0 columns, want 2 (account key, value)"; got["none"][name].Err != want {
+			t.Errorf("none: %s = %+v, want error %q", name, got["none"][name], want)
+		}
+		if want := "the query has 1 parameters ($1, ...), want none"; got["param"][name].Err != want {
+			t.Errorf("param: %s = %+v, want error %q", name, got["param"][name], want)
+		}
+	}
+	for _, fragment := range []string{"AS wide", "AS none", "AS param"} {
+		if n, err := pg.Calls(ctx, "warehouse", fragment); err != nil || n != 0 {
+			t.Errorf("the query %q ran %d times (%v), want 0: its description refuses it", fragment, n, err)
+		}
+	}
+	if n, err := pg.Calls(ctx, "warehouse", "FROM open_tickets"); err != nil || n != 1 {
+		t.Errorf("the query of the view ran %d times (%v), want 1", n, err)
+	}
+}
+
+// FuzzCheckSQL reads arbitrary text as a query: no panic, an answer in
+// bounded time, and the text from its first token is a suffix of it.
+func FuzzCheckSQL(f *testing.F) {
+	for _, q := range []string{"SELECT a, b FROM t", "SELECT 'a;', $$;$$ /* ; /* */ */ -- ;\n; x",
+		"SELECT E'\\';', 1; COMMIT", "$a$", "$1$", "/*", "'", `"`, "E'\\", "a$b$;$b$; c"} {
+		f.Add(q)
+	}
+	f.Fuzz(func(t *testing.T, q string) {
+		body, statements, _ := sqlStatements(q)
+		if !strings.HasSuffix(q, body) || statements < 0 || (body == "") != (statements == 0) {
+			t.Fatalf("sqlStatements(%q) = %q, %d", q, body, statements)
+		}
+		_ = checkSQL(q)
+	})
 }

@@ -121,6 +121,7 @@ type object struct {
 	} `json:"metadata"`
 	Status struct {
 		ObservedGeneration int64            `json:"observedGeneration"`
+		Stage              string           `json:"stage"`
 		Accounts           int32            `json:"accounts"`
 		Bands              map[string]int32 `json:"bands"`
 		Health             *struct {

@@ -108,6 +108,12 @@ type result struct {
 	// Latency is from a change of one account's exported value, right
 	// after a collection, to its status showing it.
 	Latency time.Duration
+	// Midnight is the day change the first run's manager met (see
+	// midnight).
+	Midnight midnightPass
+	// RealMidnight is set when a real midnight UTC fell in the idle
+	// window or the restart: the accounts' day counts changed there.
+	RealMidnight bool
 	// Notes say where a phase ended on its bound instead of its condition.
 	Notes []string
 }
@@ -162,6 +168,13 @@ type bench struct {
 	// bareConfig is the bare loop's config file, written after the first
 	// cold start: the loop writes the status the operator wrote.
 	bareConfig string
+	// created is when the accounts were created (their dates count from
+	// it); placed is the span of the first cold start, when the accounts
+	// entered their first stage; restartTook is how long the restart
+	// took to go idle.
+	created     time.Time
+	placed      [2]time.Time
+	restartTook time.Duration
 	// dirty is set once statuses were written: the next run resets them.
 	dirty bool
 	// heap follows the manager's live heap while the fleet settles and
@@ -257,6 +270,7 @@ func (b *bench) setUp(ctx context.Context) (*envtest.Environment, error) {
 	}
 	b.log("Creating %d accounts (%d at a time)", b.n, b.cfg.Loaders)
 	start, now := time.Now(), time.Now()
+	b.created = now
 	if err := b.parallel(ctx, func(ctx context.Context, i int) error {
 		return b.cl.Create(ctx, benchAccount(namespace, i, now))
 	}); err != nil {
@@ -360,6 +374,9 @@ func (b *bench) operatorRun(ctx context.Context, r int) error {
 	if err != nil {
 		return err
 	}
+	if r == 0 {
+		b.placed = [2]time.Time{m.started, time.Now()}
+	}
 	written := b.tracker.snapshot().since(before).accounts
 	b.res.OperatorStart = append(b.res.OperatorStart, took)
 	b.res.OperatorCPU = append(b.res.OperatorCPU, cpu)
@@ -403,7 +420,7 @@ func (b *bench) operatorRun(ctx context.Context, r int) error {
 	if err := b.latency(ctx); err != nil {
 		return err
 	}
-	return restarted.stop()
+	return b.midnight(ctx, restarted)
 }
 
 // bareRun is one cold start of the bare status loop.
@@ -483,6 +500,19 @@ func (b *bench) startManager() (*process, error) {
 	if b.manager.err != nil {
 		return nil, b.manager.err
 	}
+	return b.runManager("manager", b.manager.path, b.cfg.ManagerArgs, nil)
+}
+
+// startClockManager starts the manager with its clock shifted by offset:
+// the benchmark's own binary, re-executed (see clockManagerMain), with the
+// flags startManager gives main.go's.
+func (b *bench) startClockManager(offset time.Duration) (*process, error) {
+	return b.runManager("manager with a shifted clock", b.self, nil, []string{clockEnv + "=" + offset.String()})
+}
+
+// runManager starts bin as the manager with the benchmark's flags, extra
+// flags and env added.
+func (b *bench) runManager(name, bin string, extra, env []string) (*process, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -502,8 +532,8 @@ func (b *bench) startManager() (*process, error) {
 		// more; they are computed at scrape time and nothing else scrapes.
 		"--account-metrics=false",
 	}
-	args = append(args, b.cfg.ManagerArgs...)
-	p, err := startProcess("manager", b.manager.path, args, []string{"KUBECONFIG=" + b.kubeconfig})
+	args = append(args, extra...)
+	p, err := startProcess(name, bin, args, append([]string{"KUBECONFIG=" + b.kubeconfig}, env...))
 	if err != nil {
 		return nil, err
 	}

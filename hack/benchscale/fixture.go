@@ -27,12 +27,26 @@ const (
 )
 
 // planSummary describes the plan in the printed header.
-const planSummary = "1 plan: 1 Prometheus measure, 2 static measures, 3 stages, no actions"
+const planSummary = "1 plan: 1 Prometheus measure, 2 static measures, 4 stages (Renewal entered at 90 days to renewal), no actions"
+
+const (
+	// renewalStage is the plan's last stage, which an account enters when
+	// renewalWindow days or fewer are left to its renewal date.
+	renewalStage = "Renewal"
+	// renewalWindow is the days to renewal that open the renewal stage.
+	renewalWindow = 90
+	// renewalSpread is the number of consecutive days the accounts'
+	// renewal dates cover.
+	renewalSpread = 365
+)
 
 // benchPlan is the plan that manages every account of the benchmark: one
 // Prometheus measure (a vector query for all accounts), two static ones
-// (spec.signals), three stages whose exits need days to pass, and the
-// design's signals. No actions: delivery is benchmarked elsewhere.
+// (spec.signals), three stages whose exits need days to pass, a renewal
+// stage that an account enters at renewalWindow days to renewal (its
+// enterWhen reads account.daysToRenewal: every account before it is
+// evaluated again when the day changes), and the design's signals. No
+// actions: delivery is benchmarked elsewhere.
 func benchPlan(ns, prometheusURL string, interval time.Duration) *csv1alpha1.SuccessPlan {
 	hysteresis := int32(2)
 	return &csv1alpha1.SuccessPlan{
@@ -69,6 +83,7 @@ func benchPlan(ns, prometheusURL string, interval time.Duration) *csv1alpha1.Suc
 				},
 				{Name: "Adoption", ExitWhen: "health.scored && health.score >= 70 && stage.days >= 30"},
 				{Name: "Nurturing"},
+				{Name: renewalStage, EnterWhen: fmt.Sprintf("account.daysToRenewal <= %d", renewalWindow)},
 			},
 			Signals: csv1alpha1.PlanSignals{
 				AtRisk:    "health.scored && health.score < 40",
@@ -108,8 +123,20 @@ func seats(i int) int32 { return int32(20 * (1 + i%10)) }
 // usage is account i's exported value at rest.
 func usage(i int) float64 { return profiles[i%len(profiles)].usage * float64(seats(i)) }
 
-// benchAccount is account i: a contract with a ledger, surveys, a
-// sentiment and two contacts, about the size of the samples.
+// renewalDate is account i's renewal date in a fleet created at now: the
+// dates cover renewalSpread days from renewalWindow+2 days after the day
+// of now, so that no account is in the renewal window when the fleet is
+// created (every one is placed in the first stage, as before the renewal
+// stage existed), and one account in renewalSpread reaches it at each
+// midnight UTC that follows (account 0 at the first).
+func renewalDate(i int, now time.Time) time.Time {
+	return now.Truncate(24*time.Hour).AddDate(0, 0, renewalWindow+2+i%renewalSpread)
+}
+
+// benchAccount is account i of a fleet created at now: a contract with a
+// ledger whose entries are all in the past (no MRR change to come), a
+// renewal date (renewalDate), surveys, a sentiment and two contacts,
+// about the size of the samples.
 func benchAccount(ns string, i int, now time.Time) *csv1alpha1.CustomerAccount {
 	p := profiles[i%len(profiles)]
 	name := accountName(i)
@@ -124,7 +151,7 @@ func benchAccount(ns string, i int, now time.Time) *csv1alpha1.CustomerAccount {
 			Contract: csv1alpha1.Contract{
 				Tier: "growth", Seats: seats(i), Currency: "EUR",
 				StartDate:       date(start),
-				RenewalDate:     date(start.AddDate(1, 0, 0)),
+				RenewalDate:     date(renewalDate(i, now)),
 				AcquisitionCost: csv1alpha1.Decimal(fmt.Sprint(3 * mrr)),
 				Revenue: []csv1alpha1.LedgerEntry{
 					{Date: date(start), Type: csv1alpha1.LedgerNew, Amount: csv1alpha1.Decimal(fmt.Sprint(mrr))},

@@ -92,6 +92,7 @@ func (b *bench) idle(ctx context.Context, m *process, lastQuery time.Time) error
 	if err != nil {
 		return err
 	}
+	b.realMidnight("the idle window", t0, time.Now())
 	b.res.IdleCPUPer5m = time.Duration(float64(cpu1-cpu0) * float64(5*time.Minute) / float64(time.Since(t0)))
 	r1, err := accountReconciles(ctx, m)
 	if err != nil {
@@ -164,6 +165,8 @@ func (b *bench) restart(ctx context.Context, old *process) (*process, error) {
 	if err := b.waitIdleManager(ctx, m, q0, bound); err != nil {
 		b.note("restart: %v", err)
 	}
+	b.restartTook = time.Since(m.started)
+	b.realMidnight("the restart", m.started, time.Now())
 	s1 := b.tracker.snapshot()
 	events1, err := b.countEvents(ctx)
 	if err != nil {

@@ -43,6 +43,34 @@ func rows(c config) []row {
 		{"restart: Events", func(r *result) string { return eventsCell(r.RestartEvents, 1) }, "0"},
 		{"change-to-status latency, worst case (s)", func(r *result) string { return seconds(r.Latency) },
 			fmt.Sprintf("<= interval + scrape (%s)", c.Interval+c.Scrape)},
+		{"midnight: restart before it, status writes", midnightCell(func(p *midnightPass) string { return writesCell(p.Restart) }), "0"},
+		{"midnight: accounts woken (stage reads daysToRenewal) / reconciles", midnightCell(func(p *midnightPass) string {
+			return fmt.Sprintf("%d / %d", p.Woken, p.Reconciles)
+		}), "equal"},
+		{fmt.Sprintf("midnight: accounts reaching %d days to renewal / stage changes / account status writes", renewalWindow),
+			midnightCell(func(p *midnightPass) string {
+				return fmt.Sprintf("%d / %d / %d", p.Expected, p.StageChanges, p.Writes.accounts)
+			}), "all equal"},
+		{"midnight: plan status writes", midnightCell(func(p *midnightPass) string { return fmt.Sprint(p.Writes.plan) }), ""},
+		{"midnight: from midnight to the last reconcile (s)", midnightCell(func(p *midnightPass) string { return seconds(p.Took) }), ""},
+		{"midnight: CPU of the pass (s)", midnightCell(func(p *midnightPass) string { return fmt.Sprintf("%.2f", p.CPU.Seconds()) }), ""},
+		{"midnight: CPU per woken account (ms)", midnightCell(func(p *midnightPass) string { return perAccountMS(p.CPU, max(p.Woken, 1)) }), ""},
+		{"midnight: CPU per woken account / bare loop's per account", func(r *result) string {
+			if !r.Midnight.Ran || r.Midnight.Woken == 0 || r.N == 0 {
+				return "-"
+			}
+			return ratio(r.Midnight.CPU/time.Duration(r.Midnight.Woken), median(r.BareCPU)/time.Duration(r.N))
+		}, ""},
+	}
+}
+
+// midnightCell is a figure of the midnight pass, "-" when it did not run.
+func midnightCell(f func(p *midnightPass) string) func(r *result) string {
+	return func(r *result) string {
+		if !r.Midnight.Ran {
+			return "-"
+		}
+		return f(&r.Midnight)
 	}
 }
 

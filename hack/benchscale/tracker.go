@@ -12,8 +12,9 @@ import (
 
 // tracker follows the benchmark's accounts and plan through two watches:
 // how many accounts carry a health status of the plan's generation, the
-// plan's counts, and how many times each kind was modified. It keeps one
-// flag per account, never the objects.
+// plan's counts, how many times each kind was modified, and each account's
+// stage, to count stage changes. It keeps one flag and one stage per
+// account, never the objects.
 type tracker struct {
 	api        *rawAPI
 	ns         string
@@ -22,7 +23,13 @@ type tracker struct {
 	mu        sync.Mutex
 	evaluated map[string]bool
 	nEval     int
-	plan      planCounts
+	// stages is each account's status.stage, stageChanges how many
+	// MODIFIED events moved an account from one stage to another.
+	stages       map[string]string
+	stageChanges int64
+	// stageNames interns the stage names the accounts' stages hold.
+	stageNames map[string]string
+	plan       planCounts
 	// modified counts MODIFIED events of accounts and of plans.
 	accountWrites, planWrites int64
 	lastWrite                 time.Time
@@ -50,6 +57,7 @@ type snapshot struct {
 	plan                      planCounts
 	accountWrites, planWrites int64
 	lastWrite                 time.Time
+	stageChanges              int64
 }
 
 // writes counts status writes, of accounts and of the plan.
@@ -71,7 +79,8 @@ func (s snapshot) planReady(n int) bool {
 }
 
 func newTracker(api *rawAPI, ns string, planGeneration int64) *tracker {
-	return &tracker{api: api, ns: ns, generation: planGeneration, evaluated: map[string]bool{}}
+	return &tracker{api: api, ns: ns, generation: planGeneration, evaluated: map[string]bool{},
+		stages: map[string]string{}, stageNames: map[string]string{}}
 }
 
 // start lists, then watches, the accounts and the plans until ctx is done.
@@ -131,6 +140,19 @@ func (t *tracker) onAccount(ev watchEvent) {
 	if ev.Type == "MODIFIED" {
 		t.accountWrites++
 		t.lastWrite = time.Now()
+		if was := t.stages[o.Metadata.Name]; was != "" && o.Status.Stage != "" && was != o.Status.Stage {
+			t.stageChanges++
+		}
+	}
+	if ev.Type == "DELETED" || o.Status.Stage == "" {
+		delete(t.stages, o.Metadata.Name)
+	} else {
+		name, ok := t.stageNames[o.Status.Stage]
+		if !ok {
+			name = o.Status.Stage
+			t.stageNames[name] = name
+		}
+		t.stages[o.Metadata.Name] = name
 	}
 	if was := t.evaluated[o.Metadata.Name]; was != done {
 		if done {
@@ -176,7 +198,20 @@ func (t *tracker) snapshot() snapshot {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return snapshot{evaluated: t.nEval, plan: t.plan, accountWrites: t.accountWrites,
-		planWrites: t.planWrites, lastWrite: t.lastWrite}
+		planWrites: t.planWrites, lastWrite: t.lastWrite, stageChanges: t.stageChanges}
+}
+
+// inStage counts the accounts whose status says they are in stage.
+func (t *tracker) inStage(stage string) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := 0
+	for _, s := range t.stages {
+		if s == stage {
+			n++
+		}
+	}
+	return n
 }
 
 // waitFor polls the tracker until cond holds, and fails after timeout,

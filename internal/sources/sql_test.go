@@ -166,18 +166,15 @@ func TestCheckSQL(t *testing.T) {
 		"SELECT * FROM open_tickets":        "",
 		"SELECT t.* FROM open_tickets AS t": "",
 		"SELECT a, b /* , c */ FROM t":      "",
-		// Semicolons hidden from a text check by quotes, comments or dollar
-		// quotes: an early message; the server refuses them at each pull.
-		"SELECT 'k' AS k, 1; COMMIT; BEGIN READ WRITE; INSERT INTO t VALUES (1); COMMIT":   "must be one statement",
-		"SELECT a, b FROM t /* ; */ ; -- ;\nCOMMIT":                                        "must be one statement",
-		"SELECT $k$k;$k$, 1; COMMIT; INSERT INTO t VALUES ($$;$$)":                         "must be one statement",
-		"SELECT E'\\';', 1; COMMIT":                                                        "must be one statement",
-		"SELECT ';' AS k, $$;$$ FROM t /* ; /* ; */ ; */ -- ;":                             "",
-		"SELECT a, b FROM t WHERE c = $1;;":                                                "",
-		"-- the open tickets\nSELECT account, open FROM tickets":                           "",
-		"/* a; b */ WITH x AS (SELECT 1) SELECT a, b FROM x":                               "",
-		"-- SELECT\nDELETE FROM tickets":                                                   "must be one SELECT (or WITH ... SELECT) statement",
-		"SELECT 'it\\'s', 1; DROP TABLE t -- a backslash the server may read as an escape": "",
+		// Semicolons behind quotes, comments or dollar quotes: no early
+		// message, the server refuses them at each pull
+		// (TestSQLServerRefusesAWrite).
+		"SELECT 'k' AS k, 1; COMMIT; BEGIN READ WRITE; INSERT INTO t VALUES (1); COMMIT": "",
+		"SELECT a, b FROM t /* ; */ ; -- ;\nCOMMIT":                                      "",
+		"SELECT $k$k;$k$, 1; COMMIT; INSERT INTO t VALUES ($$;$$)":                       "",
+		"SELECT a, b FROM t; ":             "",
+		"SELECT a, b FROM t WHERE c = 1;;": "",
+		"-- SELECT\nDELETE FROM tickets":   "must be one SELECT (or WITH ... SELECT) statement",
 	} {
 		if got := checkSQL(q); got != want {
 			t.Errorf("checkSQL(%q) = %q, want %q", q, got, want)
@@ -379,20 +376,4 @@ func TestSQLColumnsFromTheStatementsDescription(t *testing.T) {
 	if n, err := pg.Calls(ctx, "warehouse", "FROM open_tickets"); err != nil || n != 1 {
 		t.Errorf("the query of the view ran %d times (%v), want 1", n, err)
 	}
-}
-
-// FuzzCheckSQL reads arbitrary text as a query: no panic, an answer in
-// bounded time, and the text from its first token is a suffix of it.
-func FuzzCheckSQL(f *testing.F) {
-	for _, q := range []string{"SELECT a, b FROM t", "SELECT 'a;', $$;$$ /* ; /* */ */ -- ;\n; x",
-		"SELECT E'\\';', 1; COMMIT", "$a$", "$1$", "/*", "'", `"`, "E'\\", "a$b$;$b$; c"} {
-		f.Add(q)
-	}
-	f.Fuzz(func(t *testing.T, q string) {
-		body, statements, _ := sqlStatements(q)
-		if !strings.HasSuffix(q, body) || statements < 0 || (body == "") != (statements == 0) {
-			t.Fatalf("sqlStatements(%q) = %q, %d", q, body, statements)
-		}
-		_ = checkSQL(q)
-	})
 }

@@ -77,22 +77,24 @@ func validateHTTP(path *field.Path, h *csv1alpha1.HTTPSource) field.ErrorList {
 // columns can be counted.
 var selectList = regexp.MustCompile(`(?is)^\s*select\s+(?:distinct\s+)?([^()'"/-]*?)\s+from\s`)
 
-// checkSQL says what is wrong with an sql measure's query, as far as can
-// be told without the database: it must be one SELECT (or WITH) statement
-// and, when its column list is plain and names no star, select two
-// columns. It is an early message, not the boundary: at each pull the
-// server parses the query as one prepared statement, refusing a second
-// one, and its description gives the columns.
+// checkSQL says what is wrong with an sql measure's query, as far as its
+// text plainly tells: it must be one SELECT (or WITH) statement and, when
+// its column list is plain and names no star, select two columns. It is
+// an early message, not the boundary: at each pull the server parses the
+// query as one prepared statement, refusing a second one however quotes,
+// comments or dollar quotes hide it, and its description gives the
+// columns.
 func checkSQL(q string) string {
-	body, statements, sure := sqlStatements(q)
-	word := strings.ToLower(strings.Fields(body + " x")[0])
+	word := strings.ToLower(strings.Fields(q + " x")[0])
 	if word != "select" && word != "with" {
 		return "must be one SELECT (or WITH ... SELECT) statement"
 	}
-	if statements > 1 && sure {
+	body := strings.TrimRight(strings.TrimSpace(q), "; \t\r\n")
+	if strings.Contains(body, ";") && !strings.ContainsAny(body, `'"$`) &&
+		!strings.Contains(body, "--") && !strings.Contains(body, "/*") {
 		return "must be one statement"
 	}
-	if m := selectList.FindStringSubmatch(body); m != nil {
+	if m := selectList.FindStringSubmatch(q); m != nil {
 		items := strings.Split(m[1], ",")
 		for _, item := range items {
 			if item = strings.TrimSpace(item); item == "*" || strings.HasSuffix(item, ".*") {
@@ -104,115 +106,4 @@ func checkSQL(q string) string {
 		}
 	}
 	return ""
-}
-
-// sqlStatements reads q as PostgreSQL's lexer does, as far as
-// statements go: quoted strings and identifiers, E'...' strings, dollar
-// quotes, line and (nested) block comments. It answers q from its first
-// token (leading comments and blanks removed), how many statements q
-// holds (text that is only blanks, comments or semicolons is none), and
-// whether the count is sure: a backslash in a plain string (which
-// standard_conforming_strings off would read as an escape) or an
-// unterminated quote or comment leave it unsure.
-func sqlStatements(q string) (body string, statements int, sure bool) {
-	sure = true
-	start := -1     // the first token's offset
-	pending := true // no token yet in the current statement
-	ident := func(c byte) bool {
-		return c == '_' || c == '$' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= 0x80
-	}
-	token := func(i int) {
-		if start < 0 {
-			start = i
-		}
-		if pending {
-			statements++
-			pending = false
-		}
-	}
-	for i := 0; i < len(q); {
-		c := q[i]
-		switch {
-		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v':
-			i++
-		case c == ';':
-			pending = true
-			i++
-		case c == '-' && strings.HasPrefix(q[i:], "--"):
-			if j := strings.IndexByte(q[i:], '\n'); j >= 0 {
-				i += j + 1
-			} else {
-				i = len(q)
-			}
-		case c == '/' && strings.HasPrefix(q[i:], "/*"):
-			depth := 0
-			for i < len(q) {
-				switch {
-				case strings.HasPrefix(q[i:], "/*"):
-					depth++
-					i += 2
-				case strings.HasPrefix(q[i:], "*/"):
-					depth--
-					i += 2
-				default:
-					i++
-				}
-				if depth == 0 {
-					break
-				}
-			}
-			if depth != 0 {
-				sure = false
-			}
-		case c == '\'' || c == '"':
-			token(i)
-			escapes := c == '\'' && i > 0 && (q[i-1] == 'e' || q[i-1] == 'E') && (i == 1 || !ident(q[i-2]))
-			closed := false
-			for i++; i < len(q); i++ {
-				if q[i] == '\\' && c == '\'' {
-					if escapes {
-						i++
-						continue
-					}
-					sure = false
-				}
-				if q[i] == c {
-					if i+1 < len(q) && q[i+1] == c {
-						i++
-						continue
-					}
-					closed = true
-					i++
-					break
-				}
-			}
-			if !closed {
-				sure = false
-			}
-		case c == '$' && (i == 0 || !ident(q[i-1])):
-			token(i)
-			j := i + 1
-			for j < len(q) && ident(q[j]) && q[j] != '$' && !(j == i+1 && q[j] >= '0' && q[j] <= '9') {
-				j++
-			}
-			if j >= len(q) || q[j] != '$' {
-				i++ // a parameter ($1) or a lone dollar
-				continue
-			}
-			tag := q[i : j+1]
-			if k := strings.Index(q[j+1:], tag); k >= 0 {
-				i = j + 1 + k + len(tag)
-			} else {
-				sure = false
-				i = len(q)
-			}
-		default:
-			token(i)
-			i++
-		}
-	}
-	if start < 0 {
-		return "", 0, sure
-	}
-	return q[start:], statements, sure
 }

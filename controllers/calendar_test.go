@@ -76,7 +76,11 @@ func crossesTheBoundary(t *testing.T, exitWhen string, boundary time.Time, contr
 	// The day changes; nothing else does.
 	clk.SetTime(boundary)
 	within := func(at *metav1.Time) bool {
-		return at != nil && !at.Time.Before(boundary.Truncate(time.Second)) && !at.Time.After(boundary.Add(time.Second))
+		if at == nil {
+			return false
+		}
+		t := at.UTC()
+		return !t.Before(boundary.Truncate(time.Second)) && !t.After(boundary.Add(time.Second))
 	}
 	g.Eventually(func(g Gomega) {
 		a := account(g, ns, "acme")

@@ -123,7 +123,7 @@ func TestUnrecordableValue(t *testing.T) {
 // precision once more changes nothing, at every magnitude, so that the
 // status scores what it shows whichever times it is read back.
 func TestRecordedValueIsAFixedPoint(t *testing.T) {
-	vals := []float64{0, -0.0, 1e-7, -1e-7, 5e-7, 0.72499951, 0.7245, 1.0000005, -2.5000005, 123456.1234565,
+	vals := []float64{0, math.Copysign(0, -1), 1e-7, -1e-7, 5e-7, 0.72499951, 0.7245, 1.0000005, -2.5000005, 123456.1234565,
 		8589934591.9999995, 8589934592.000001, 123456789012345.123456, -999999999999999.4, 999999999999999.4}
 	for e := -8; e <= 14; e++ {
 		for _, m := range []float64{1, 1.2345678912345, 3.1415926535, 7.4999999, 9.9999995} {

@@ -48,12 +48,21 @@ type midnightPass struct {
 // Only the accounts whose stage reads a day count are evaluated again;
 // only those whose stage changed are written.
 func (b *bench) midnight(ctx context.Context, old *process) error {
+	// The latency phase restored the first account's value as it ended:
+	// the restart must find its status showing it.
+	b.tracker.watchMeasure(accountName(0), usageMeasure, usage(0))
+	if err := b.tracker.waitFor(ctx, "the first account's restored value", 3*b.cfg.Interval+5*b.cfg.Scrape+30*time.Second,
+		old.running, func(snapshot) bool { return !b.tracker.measureSeen().IsZero() }); err != nil {
+		b.note("midnight: %v", err)
+	}
 	if err := old.stop(); err != nil {
 		return err
 	}
 	mp := &b.res.Midnight
 	mp.Ran = true
-	mp.Lead = max(time.Minute, 2*b.restartTook+2*b.cfg.Interval)
+	// The restart before midnight re-evaluates the fleet as the restart
+	// phase did: half as long again, and two intervals, leave it idle.
+	mp.Lead = max(time.Minute, b.restartTook*3/2+2*b.cfg.Interval)
 	now := time.Now()
 	midnight := now.Truncate(day).Add(day)
 	atMidnight := now.Add(mp.Lead) // when the manager's clock reads midnight

@@ -140,20 +140,8 @@ func (t *tracker) onAccount(ev watchEvent) {
 	if ev.Type == "MODIFIED" {
 		t.accountWrites++
 		t.lastWrite = time.Now()
-		if was := t.stages[o.Metadata.Name]; was != "" && o.Status.Stage != "" && was != o.Status.Stage {
-			t.stageChanges++
-		}
 	}
-	if ev.Type == "DELETED" || o.Status.Stage == "" {
-		delete(t.stages, o.Metadata.Name)
-	} else {
-		name, ok := t.stageNames[o.Status.Stage]
-		if !ok {
-			name = o.Status.Stage
-			t.stageNames[name] = name
-		}
-		t.stages[o.Metadata.Name] = name
-	}
+	t.trackStage(ev)
 	if was := t.evaluated[o.Metadata.Name]; was != done {
 		if done {
 			t.nEval++
@@ -173,6 +161,27 @@ func (t *tracker) onAccount(ev watchEvent) {
 			}
 		}
 	}
+}
+
+// trackStage keeps the account's stage and counts a MODIFIED event that
+// moves it from one stage to another. The caller holds t.mu.
+func (t *tracker) trackStage(ev watchEvent) {
+	o := &ev.Object
+	if ev.Type == "MODIFIED" {
+		if was := t.stages[o.Metadata.Name]; was != "" && o.Status.Stage != "" && was != o.Status.Stage {
+			t.stageChanges++
+		}
+	}
+	if ev.Type == "DELETED" || o.Status.Stage == "" {
+		delete(t.stages, o.Metadata.Name)
+		return
+	}
+	name, ok := t.stageNames[o.Status.Stage]
+	if !ok {
+		name = o.Status.Stage
+		t.stageNames[name] = name
+	}
+	t.stages[o.Metadata.Name] = name
 }
 
 func (t *tracker) onPlan(ev watchEvent) {

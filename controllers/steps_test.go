@@ -365,8 +365,8 @@ func TestReconcileStage(t *testing.T) {
 			wantHistory:    []csv1alpha1.HistoryEntry{{At: *lifecycle.Stamp(now), Score: 50, Band: csv1alpha1.BandYellow, Stage: "Onboarding"}},
 			wantObjectives: map[string]csv1alpha1.ObjectiveState{"first-login": csv1alpha1.ObjectivePending},
 			transitions:    []string{"Entered stage Onboarding"},
-			next:           now.Add(720*time.Hour + time.Nanosecond), // Onboarding's maxDuration
-			events:         nil,                                      // the first placement is no Event
+			next:           now.Add(24 * time.Hour), // stage.days, which Onboarding's exitWhen reads, turns 1
+			events:         nil,                     // the first placement is no Event
 		},
 		{
 			name: "met exit criteria move to the next stage", stage: "Onboarding", enteredAt: daysAgo(8),
@@ -378,6 +378,7 @@ func TestReconcileStage(t *testing.T) {
 			// Onboarding's objectives leave with it; Adoption has none.
 			wantObjectives: map[string]csv1alpha1.ObjectiveState{},
 			transitions:    []string{"Stage Onboarding -> Adoption (StageExited)"},
+			next:           now.Add(24 * time.Hour), // stage.days, which Adoption's exitWhen reads, turns 1
 			events:         []string{"Normal StageExited Stage Onboarding -> Adoption (StageExited)"},
 		},
 		{
@@ -386,14 +387,14 @@ func TestReconcileStage(t *testing.T) {
 			wantStage: "Onboarding", wantEnteredAt: daysAgo(2),
 			wantHistory:    []csv1alpha1.HistoryEntry{earlier, {At: *lifecycle.Stamp(now), Score: 80, Band: csv1alpha1.BandGreen, Stage: "Onboarding"}},
 			wantObjectives: map[string]csv1alpha1.ObjectiveState{"first-login": csv1alpha1.ObjectiveAchieved},
-			next:           now.AddDate(0, 0, -2).Add(720*time.Hour + time.Nanosecond),
+			next:           now.Add(24 * time.Hour), // stage.days turns 3, before Onboarding's maxDuration
 		},
 		{
 			name: "without a transition nor a band change the history stays", stage: "Onboarding", enteredAt: daysAgo(2),
 			health:    stageHealth(80, csv1alpha1.BandGreen, 0),
 			wantStage: "Onboarding", wantEnteredAt: daysAgo(2), wantHistory: []csv1alpha1.HistoryEntry{earlier},
 			wantObjectives: map[string]csv1alpha1.ObjectiveState{"first-login": csv1alpha1.ObjectivePending},
-			next:           now.AddDate(0, 0, -2).Add(720*time.Hour + time.Nanosecond),
+			next:           now.Add(24 * time.Hour), // stage.days turns 3, before Onboarding's maxDuration
 		},
 		{
 			name: "a stage past its maxDuration is overdue, its pending objectives too", stage: "Onboarding", enteredAt: daysAgo(31),
@@ -401,6 +402,7 @@ func TestReconcileStage(t *testing.T) {
 			wantStage: "Onboarding", wantEnteredAt: daysAgo(31), wantHistory: []csv1alpha1.HistoryEntry{earlier},
 			wantObjectives: map[string]csv1alpha1.ObjectiveState{"first-login": csv1alpha1.ObjectiveOverdue},
 			overdue:        true,
+			next:           now.Add(24 * time.Hour), // stage.days turns 32
 		},
 		{
 			name: "a churned ledger moves to Churned", stage: "Adoption", enteredAt: daysAgo(40), churned: true,
@@ -419,7 +421,7 @@ func TestReconcileStage(t *testing.T) {
 			wantStage: "Onboarding", wantEnteredAt: daysAgo(8), wantHistory: []csv1alpha1.HistoryEntry{earlier},
 			wantObjectives: map[string]csv1alpha1.ObjectiveState{"first-login": csv1alpha1.ObjectivePending},
 			failed:         []string{"spec.stages[0].objectives[0].when", "spec.stages[0].exitWhen"},
-			next:           now.AddDate(0, 0, -8).Add(720*time.Hour + time.Nanosecond),
+			next:           now.Add(24 * time.Hour), // stage.days turns 9
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -219,7 +218,7 @@ func TestLeaderElectionOutsideACluster(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 
 	const lease = "success-operator-test"
-	out := &lockedBuffer{}
+	out := &testenv.SyncBuffer{}
 	cmd := exec.Command(os.Args[0], "--kubeconfig="+kubeconfig,
 		"--leader-elect", "--leader-election-namespace="+ns, "--leader-election-id="+lease,
 		"--metrics-bind-address=0", "--health-probe-bind-address=0")
@@ -244,7 +243,7 @@ func TestLeaderElectionOutsideACluster(t *testing.T) {
 		}
 	}()
 
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := testenv.Deadline(t)
 	for {
 		l, err := cs.CoordinationV1().Leases(ns).Get(ctx, lease, metav1.GetOptions{})
 		if err == nil && ptr.Deref(l.Spec.HolderIdentity, "") != "" {
@@ -253,28 +252,9 @@ func TestLeaderElectionOutsideACluster(t *testing.T) {
 		select {
 		case <-exited:
 			t.Fatalf("the manager exited (%v) before it held the lease:\n%s", waited, out.String())
+		case <-deadline.Done():
+			t.Fatalf("no lease %s/%s held before the test's deadline:\n%s", ns, lease, out.String())
 		case <-time.After(200 * time.Millisecond):
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no lease %s/%s held after a minute:\n%s", ns, lease, out.String())
-		}
 	}
-}
-
-// lockedBuffer is a bytes.Buffer a process writes while a test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }

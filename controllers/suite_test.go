@@ -1,7 +1,6 @@
 package controllers
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -75,26 +74,12 @@ func zapLevel() zapcore.Level {
 }
 
 // capturedLogs holds every log line of the test run, at every verbosity.
-var capturedLogs = &logBuffer{}
-
-// logBuffer is a buffer that log cores write to concurrently.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
+var capturedLogs = &testenv.SyncBuffer{}
 
 // logLines returns every log line written so far in the test run, by any
 // operator, at any verbosity (debug included).
 func logLines() []string {
-	capturedLogs.mu.Lock()
-	defer capturedLogs.mu.Unlock()
-	return strings.Split(strings.TrimSuffix(capturedLogs.buf.String(), "\n"), "\n")
+	return strings.Split(strings.TrimSuffix(capturedLogs.String(), "\n"), "\n")
 }
 
 // newNamespace creates a namespace of its own for one test.

@@ -55,7 +55,7 @@ type Postgres struct {
 	dir      string
 	cmd      *exec.Cmd
 	done     chan struct{}
-	log      *syncBuffer
+	log      *SyncBuffer
 }
 
 // StartPostgres initialises a cluster with initdb and starts the server.
@@ -70,7 +70,7 @@ func StartPostgres() (*Postgres, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Postgres{dir: dir, Password: "test-superuser", done: make(chan struct{}), log: &syncBuffer{}}
+	p := &Postgres{dir: dir, Password: "test-superuser", done: make(chan struct{}), log: &SyncBuffer{}}
 	cred, err := serverUser()
 	if err != nil {
 		return nil, p.cleanup(err)

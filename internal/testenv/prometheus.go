@@ -43,7 +43,7 @@ type Prometheus struct {
 
 	dir    string
 	cmd    *exec.Cmd
-	log    *syncBuffer
+	log    *SyncBuffer
 	done   chan struct{} // closed when the process has exited
 	waited error         // cmd.Wait's result, set before done is closed
 	api    promv1.API
@@ -132,7 +132,7 @@ func startPrometheus(bin string, targets []string, scrapeInterval time.Duration,
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 
-	log := &syncBuffer{}
+	log := &SyncBuffer{}
 	cmd := exec.Command(bin,
 		"--config.file="+config,
 		"--web.listen-address="+addr,
@@ -358,23 +358,4 @@ func freePort() (int, error) {
 	}
 	defer func() { _ = l.Close() }()
 	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// syncBuffer is a bytes.Buffer that the process's output copier and the
-// error paths can use at once.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

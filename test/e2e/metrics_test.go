@@ -75,7 +75,7 @@ func (e *env) metricsAccess() {
 	// Wait for the binding to reach the API server's authorizer before the
 	// first scrape: the manager caches a denial for 30 seconds.
 	reader := "--as=system:serviceaccount:" + scraperNamespace + ":" + readerAccount
-	e.eventually("the metrics-reader binding in effect", 30*time.Second, func() string {
+	e.eventually("the metrics-reader binding in effect", func() string {
 		if out, _ := e.try(nil, "auth", "can-i", "get", "/metrics", reader); strings.TrimSpace(out) != "yes" {
 			return "kubectl auth can-i get /metrics: " + strings.TrimSpace(out)
 		}
@@ -99,7 +99,7 @@ func (e *env) metricsAccess() {
 			[]int{0, http.StatusBadRequest}},
 	}
 	for _, c := range cases {
-		e.eventually(c.what, 30*time.Second, func() string {
+		e.eventually(c.what, func() string {
 			code, body, err := e.get(c.scheme, c.token)
 			if err != nil && !slices.Contains(c.want, 0) {
 				return err.Error()

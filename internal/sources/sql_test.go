@@ -20,19 +20,8 @@ import (
 // accounts by key, each bad row or bad query is a measure error naming its
 // category, and no error carries the DSN, a host, a port or a password.
 func TestSQLSource(t *testing.T) {
-	pg, err := testenv.StartPostgres()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = pg.Stop() })
 	ctx := context.Background()
-	if err := pg.Exec(ctx, "postgres",
-		"CREATE DATABASE warehouse",
-		"CREATE ROLE reader LOGIN PASSWORD 'reader-pw'",
-	); err != nil {
-		t.Fatal(err)
-	}
-	if err := pg.Exec(ctx, "warehouse",
+	pg := startWarehouse(t, "reader", "reader-pw",
 		"CREATE EXTENSION pg_stat_statements",
 		"CREATE TABLE tickets (account text, open integer, score numeric, note text)",
 		`INSERT INTO tickets VALUES ('acme', 3, 4.5, 'x'), ('globex', 0, NULL, '7'), ('twice', 1, 1, ''), ('twice', 2, 2, ''),
@@ -40,9 +29,7 @@ func TestSQLSource(t *testing.T) {
 		"CREATE TABLE counters (id bigint, n double precision)",
 		"INSERT INTO counters VALUES (424242, 12.5)",
 		"GRANT SELECT ON tickets, counters TO reader",
-	); err != nil {
-		t.Fatal(err)
-	}
+	)
 	targets := []Target{{Name: "acme"}, {Name: "globex"}, {Name: "twice"}, {Name: "initech"},
 		{Name: "numeric-id", ExternalIDs: map[string]string{"warehouse": "424242"}}, {Name: "absent"}}
 	secret := func(dsn string) map[string][]byte { return map[string][]byte{"dsn": []byte(dsn)} }
@@ -200,19 +187,8 @@ func freeLoopbackPort(t *testing.T) int {
 // counts audit's rows.
 func writableWarehouse(t *testing.T) (pg *testenv.Postgres, dsn string, auditRows func() int64) {
 	t.Helper()
-	pg, err := testenv.StartPostgres()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = pg.Stop() })
 	ctx := context.Background()
-	if err := pg.Exec(ctx, "postgres",
-		"CREATE DATABASE warehouse",
-		"CREATE ROLE writer LOGIN PASSWORD 'writer-pw'",
-	); err != nil {
-		t.Fatal(err)
-	}
-	if err := pg.Exec(ctx, "warehouse",
+	pg = startWarehouse(t, "writer", "writer-pw",
 		"CREATE EXTENSION pg_stat_statements",
 		"CREATE TABLE audit (note text)",
 		"ALTER TABLE audit OWNER TO writer",
@@ -228,9 +204,7 @@ func writableWarehouse(t *testing.T) (pg *testenv.Postgres, dsn string, auditRow
 			COMMIT;
 			k := 'acme'; v := 1;
 		END $$`,
-	); err != nil {
-		t.Fatal(err)
-	}
+	)
 	dsn = pg.DSN("writer", "writer-pw", "warehouse")
 	// writer can write: an insert in a transaction rolled back.
 	conn, err := pgx.Connect(ctx, dsn)
@@ -376,4 +350,24 @@ func TestSQLColumnsFromTheStatementsDescription(t *testing.T) {
 	if n, err := pg.Calls(ctx, "warehouse", "FROM open_tickets"); err != nil || n != 1 {
 		t.Errorf("the query of the view ran %d times (%v), want 1", n, err)
 	}
+}
+
+// startWarehouse starts a private PostgreSQL with a database warehouse, a
+// login role with password, and the statements ddl run in warehouse.
+func startWarehouse(t *testing.T, role, password string, ddl ...string) *testenv.Postgres {
+	t.Helper()
+	pg, err := testenv.StartPostgres()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pg.Stop() })
+	ctx := context.Background()
+	if err := pg.Exec(ctx, "postgres", "CREATE DATABASE warehouse",
+		fmt.Sprintf("CREATE ROLE %s LOGIN PASSWORD '%s'", role, password)); err != nil {
+		t.Fatal(err)
+	}
+	if err := pg.Exec(ctx, "warehouse", ddl...); err != nil {
+		t.Fatal(err)
+	}
+	return pg
 }
